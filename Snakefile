@@ -1,0 +1,26 @@
+# Baromètre de la démocratie locale numérique — the pipeline, as a table of contents.
+#
+#   raw exports (data/raw/<edition>/)  →  clean  →  tabulate  →  figures  →  report
+#
+# Every rule is defined per edition (wildcard {edition}); config.yaml lists the editions.
+
+configfile: "config.yaml"
+
+
+include: "rules/common.smk"
+
+
+wildcard_constraints:
+    edition="|".join(EDITIONS),
+
+
+include: "rules/clean.smk"
+include: "rules/tabulate.smk"
+include: "rules/figures.smk"
+include: "rules/report.smk"
+
+
+rule all:
+    default_target: True
+    input:
+        all_outputs(),

@@ -1,0 +1,58 @@
+# Helpers and config validation, run before any job.
+import sys
+from pathlib import Path
+
+from snakemake.utils import min_version, validate
+
+min_version("8.0")
+
+sys.path.insert(0, str(Path(workflow.basedir) / "src"))
+
+from barometre.config import check_files  # noqa: E402
+
+# Schema validation: an unknown key, a wrong type or a missing required key stops here.
+validate(config, schema="../schemas/config.schema.json")
+# Every configured file must exist and every edition folder must hold data.
+check_files(config, workflow.basedir)
+
+EDITIONS = sorted(str(e) for e in config["editions"])
+
+
+def package_code(*modules):
+    """Package modules run by a job, declared as inputs so that a code change reruns it."""
+    return [f"src/barometre/{m}.py" for m in ("pipeline", *modules)]
+
+
+def edition_spec(wildcards):
+    return config["editions"][wildcards.edition]
+
+
+def raw_inputs(wildcards):
+    """Every raw file of the edition, by its config key."""
+    return {name: spec["path"] for name, spec in edition_spec(wildcards)["raw"].items()}
+
+
+def codebook_of(wildcards):
+    return edition_spec(wildcards)["codebook"]
+
+
+def registry_of(wildcards):
+    return edition_spec(wildcards)["registry"]
+
+
+def published_of(wildcards):
+    return edition_spec(wildcards)["published"]
+
+
+def all_outputs():
+    outs = []
+    for e in EDITIONS:
+        outs += [
+            f"data/processed/{e}/respondents.parquet",
+            f"results/{e}/tableaux.xlsx",
+            f"results/{e}/figures.csv",
+            f"results/{e}/conformity.txt",
+            f"results/{e}/provenance.json",
+        ]
+        outs += [f"results/{e}/rapport_{e}.{fmt}" for fmt in config["report"]["formats"]]
+    return outs

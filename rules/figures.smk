@@ -1,0 +1,68 @@
+rule compute_figures:
+    """Processed tables + figures registry → figures.csv (value, interval, published bounds, pass/fail)."""
+    input:
+        respondents="data/processed/{edition}/respondents.parquet",
+        tools="data/processed/{edition}/tools.parquet",
+        bp="data/processed/{edition}/bp_inventory.parquet",
+        codebook=codebook_of,
+        registry=registry_of,
+        published=published_of,
+        code=package_code("figures", "codebook"),
+        script="scripts/compute_figures.py",
+    output:
+        figures="results/{edition}/figures.csv",
+    params:
+        config=config,
+    log:
+        "logs/{edition}/compute_figures.log",
+    resources:
+        mem_mb=1000,
+    threads: 1
+    conda:
+        "../environment.yml"
+    script:
+        "../scripts/compute_figures.py"
+
+
+rule check_conformity:
+    """Fails the pipeline when a computed figure falls outside its published bounds."""
+    input:
+        figures="results/{edition}/figures.csv",
+        code=package_code("figures"),
+        script="scripts/check_conformity.py",
+    output:
+        report="results/{edition}/conformity.txt",
+    log:
+        "logs/{edition}/check_conformity.log",
+    resources:
+        mem_mb=500,
+    threads: 1
+    conda:
+        "../environment.yml"
+    script:
+        "../scripts/check_conformity.py"
+
+
+rule write_provenance:
+    """Checksums of every input, package versions, git state, build date → provenance.json."""
+    input:
+        unpack(raw_inputs),
+        codebook=codebook_of,
+        registry=registry_of,
+        published=published_of,
+        config="config.yaml",
+        code=package_code("provenance"),
+        script="scripts/write_provenance.py",
+    output:
+        provenance="results/{edition}/provenance.json",
+    params:
+        config=config,
+    log:
+        "logs/{edition}/write_provenance.log",
+    resources:
+        mem_mb=500,
+    threads: 1
+    conda:
+        "../environment.yml"
+    script:
+        "../scripts/write_provenance.py"

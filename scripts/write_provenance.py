@@ -1,0 +1,5 @@
+"""Rule write_provenance: thin entry point (see barometre.pipeline.run_provenance)."""
+from barometre.pipeline import logging_to, run_provenance
+
+with logging_to(snakemake.log[0]):  # noqa: F821 - injected by Snakemake
+    run_provenance(snakemake.wildcards.edition, snakemake.params.config, dict(snakemake.input), dict(snakemake.output))  # noqa: F821

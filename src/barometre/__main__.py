@@ -1,0 +1,112 @@
+"""Command line: ``python -m barometre explain F05 --edition 2017``.
+
+``explain`` prints how a figure is computed, from the question wording and raw
+columns down to the value, its interval and the published comparison.
+"""
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+from pathlib import Path
+
+import pandas as pd
+
+from barometre.codebook import load_codebook
+from barometre.config import edition_config, load_config
+from barometre.errors import BarometreError
+from barometre.figures import compute_figures, load_published, load_registry
+
+
+def _processed_frames(edition: str) -> dict[str, pd.DataFrame]:
+    base = Path("data/processed") / edition
+    names = {"respondents": "respondents.parquet", "tools": "tools.parquet", "bp": "bp_inventory.parquet"}
+    missing = [str(base / f) for f in names.values() if not (base / f).is_file()]
+    if missing:
+        raise BarometreError(f"processed tables missing ({', '.join(missing)}): run `snakemake` (or `make report`) first")
+    return {k: pd.read_parquet(base / f) for k, f in names.items()}
+
+
+def explain_text(figure_id: str, edition: str, config_path: str = "config.yaml") -> str:
+    """The explanation of one figure (or of every component of a multi-valued figure), in French."""
+    from barometre import fr
+
+    config = load_config(config_path)
+    spec = edition_config(config, edition)
+    codebook = load_codebook(spec["codebook"])
+    registry = load_registry(spec["registry"])
+    wanted_id, _, wanted_comp = figure_id.partition(".")
+    entries = [f for f in registry if f["id"] == wanted_id and (not wanted_comp or f.get("component") == wanted_comp)]
+    if not entries:
+        known = sorted({f["id"] for f in registry})
+        raise BarometreError(f"figure {figure_id!r} is not in {spec['registry']} (known ids: {', '.join(known)})")
+    frames = _processed_frames(edition)
+    published = load_published(spec["published"]) if spec.get("published") else {}
+    figures = compute_figures(entries, frames, codebook, published, config["tabulation"].get("confidence", 0.95))
+    log_path = Path("data/processed") / edition / "cleaning_log.csv"
+    exclusions = pd.read_csv(log_path) if log_path.is_file() else pd.DataFrame(columns=["action", "reason", "column"])
+    out: list[str] = []
+    if spec.get("synthetic"):
+        out.append("Données synthétiques : reconstruction documentée des exports de cette édition.")
+    for entry, fig in zip(entries, figures):
+        out.append("")
+        out.append(f"== {fig.key} — {fig.definition}")
+        if entry.get("question"):
+            q = codebook.question(entry["question"])
+            out.append(f"Question {q.id} ({q.harmonised}, {q.type}) : « {q.wording} »")
+            blocks = codebook.sources.get("survey", {}).get("tool_blocks", {}).get("count", 1) if q.level == "tool" else None
+            raw_cols = [c for b in (range(1, blocks + 1) if blocks else [None]) for c in q.raw_columns(b)]
+            out.append(f"Colonnes brutes : {', '.join(raw_cols)}")
+            if q.filter:
+                out.append(f"Filtre du questionnaire : posée seulement si {q.filter.question} ∈ {list(q.filter.keys)}")
+        elif entry.get("variable"):
+            out.append(f"Variable : {entry['variable']}")
+        if entry.get("filter"):
+            out.append(f"Restriction : {entry['filter']['question']} ∈ {entry['filter']['keys']}")
+        ex = exclusions[exclusions["action"].astype(str).str.startswith("exclu:")]
+        if len(ex):
+            counts = ex.groupby("reason").size()
+            out.append("Exclusions appliquées au nettoyage : " + " ; ".join(f"{r} ({n})" for r, n in counts.items()))
+        if entry.get("question"):
+            q = codebook.question(entry["question"])
+            ev = exclusions[(exclusions["column"] == q.harmonised) & ~exclusions["action"].astype(str).str.startswith("exclu:")]
+            for (action, reason), n in ev.groupby(["action", "reason"]).size().items():
+                out.append(f"Traitement sur cette variable : {action} — {reason} ({n} lignes)")
+        out.append(f"Numérateur : {fig.numerator_rule} → {fig.numerator:g}")
+        if not math.isnan(fig.denominator):
+            out.append(f"Dénominateur : {fig.base_rule} → {fig.denominator:g}")
+        if fig.measure == "share":
+            out.append(f"Valeur : {fr.format_percent(fig.value)} (IC 95 % Wilson : {fr.format_range(fig.ci_low, fig.ci_high)})")
+        elif fig.measure == "difference":
+            out.append(f"Valeur : {fr.format_decimal(fig.value, 1)} points")
+        else:
+            out.append(f"Valeur : {fr.format_number(fig.value)}")
+        if fig.reading:
+            out.append(f"Lecture retenue : {fig.reading}")
+        if fig.published_quote:
+            out.append(f"Publié : « {fig.published_quote} »")
+        if not math.isnan(fig.bound_low):
+            out.append(f"Bornes ({fig.bounds_origin}) : [{fig.bound_low:g} ; {fig.bound_high:g}] → {fig.status.upper()}")
+        else:
+            out.append(f"Statut : {fig.status}")
+    return "\n".join(out).lstrip("\n") + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m barometre", description="Baromètre de la démocratie locale numérique")
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("explain", help="explique le calcul d'un chiffre du registre (ex. F05)")
+    p.add_argument("figure", help="identifiant du chiffre, ex. F05 ou R03.commune")
+    p.add_argument("--edition", required=True)
+    p.add_argument("--config", default="config.yaml")
+    args = parser.parse_args(argv)
+    try:
+        sys.stdout.write(explain_text(args.figure, args.edition, args.config))
+    except BarometreError as exc:
+        print(f"erreur : {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

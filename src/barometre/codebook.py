@@ -1,0 +1,300 @@
+"""The questionnaire codebook: loading, validation and lookup.
+
+A codebook is a YAML file (see ``codebooks/2017.yaml``) validated against
+``schemas/codebook.schema.json``. It is the only place where raw column names,
+answer codes, French labels and filters are written down.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from barometre.errors import CodebookError
+
+SCHEMA_PATH = Path(__file__).resolve().parents[2] / "schemas" / "codebook.schema.json"
+
+CATEGORICAL_TYPES = ("single", "ordinal", "band")
+QUESTION_TYPES = ("single", "ordinal", "band", "multiple", "ranking", "numeric", "text")
+
+
+@dataclass(frozen=True)
+class Code:
+    """One answer code: raw value, stable key and French label."""
+
+    code: Any
+    key: str
+    label: str
+
+
+@dataclass(frozen=True)
+class Option:
+    """One option of a multiple-response question, stored in its own raw column."""
+
+    key: str
+    label: str
+    raw: str
+    exclusive: bool = False
+
+
+@dataclass(frozen=True)
+class Filter:
+    """``asked only if`` condition: question ``question`` answered with one of ``keys``."""
+
+    question: str
+    keys: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Question:
+    """One codebook question.
+
+    Attributes
+    ----------
+    id, harmonised, level, type, wording
+        Identity, harmonised variable name, level (respondent, tool, bp),
+        question type and French wording.
+    raw
+        Raw column (or pattern with ``{i}`` for tool blocks, ``{rank}`` for ranks).
+    codes, options
+        Answer codes (categorical and ranking types) or options (multiple).
+    nsp
+        ``"show"`` keeps « ne se prononce pas » as its own category,
+        ``"drop"`` turns it into a non-response.
+    """
+
+    id: str
+    harmonised: str
+    level: str
+    type: str
+    wording: str
+    raw: str | None = None
+    codes: tuple[Code, ...] = ()
+    options: tuple[Option, ...] = ()
+    other_text: str | None = None
+    filter: Filter | None = None
+    nsp: str = "drop"
+    chart: str | None = None
+    part: int | None = None
+    top2: tuple[str, ...] = ()
+    cumulative: bool = False
+    ranks: int | None = None
+    range: tuple[float, float] | None = None
+    required: bool = False
+    public: bool = False
+    recode_other: tuple[dict, ...] = ()
+
+    @property
+    def is_categorical(self) -> bool:
+        return self.type in CATEGORICAL_TYPES
+
+    @property
+    def shows_nsp(self) -> bool:
+        return self.nsp == "show"
+
+    def label_of(self, key: str) -> str:
+        """French label of answer ``key`` (codes, options, or « ne se prononce pas »)."""
+        for c in self.codes:
+            if c.key == key:
+                return c.label
+        for o in self.options:
+            if o.key == key:
+                return o.label
+        if key == "nsp":
+            return NSP_LABEL
+        raise CodebookError(f"question {self.id} ({self.harmonised}): unknown answer key {key!r}")
+
+    def labels(self, with_nsp: bool | None = None) -> list[str]:
+        """Ordered French labels of the categories (``nsp`` last when shown)."""
+        labels = [c.label for c in self.codes]
+        if (self.shows_nsp if with_nsp is None else with_nsp) and self.is_categorical:
+            labels.append(NSP_LABEL)
+        return labels
+
+    def raw_columns(self, block: int | None = None) -> list[str]:
+        """Every raw column this question reads, for tool block ``block``."""
+        def fmt(pattern: str) -> str:
+            return pattern.replace("{i}", str(block)) if block is not None else pattern
+
+        cols: list[str] = []
+        if self.type == "multiple":
+            cols.extend(fmt(o.raw) for o in self.options)
+        elif self.type == "ranking":
+            assert self.raw is not None and self.ranks is not None
+            cols.extend(fmt(self.raw).replace("{rank}", str(r)) for r in range(1, self.ranks + 1))
+        elif self.raw is not None:
+            cols.append(fmt(self.raw))
+        if self.other_text:
+            cols.append(fmt(self.other_text))
+        return cols
+
+    def columns(self) -> list[str]:
+        """Processed (harmonised) column names this question produces."""
+        if self.type in ("multiple",):
+            return [f"{self.harmonised}__{o.key}" for o in self.options]
+        if self.type == "ranking":
+            return [f"{self.harmonised}__{c.key}" for c in self.codes]
+        cols = [self.harmonised]
+        if self.other_text:
+            cols.append(f"{self.harmonised}_other")
+        return cols
+
+
+NSP_LABEL = "Ne se prononce pas"
+
+
+@dataclass(frozen=True)
+class Codebook:
+    """A validated codebook: metadata plus questions in questionnaire order."""
+
+    edition: str
+    title: str
+    questions: tuple[Question, ...]
+    sources: dict[str, dict]
+    identifiers: dict[str, Any]
+    missing_code: int = 99
+    path: Path | None = None
+    extra: dict = field(default_factory=dict)
+
+    def question(self, ref: str) -> Question:
+        """Question by id (``Q07``), harmonised name or chart id (``C01``)."""
+        for q in self.questions:
+            if ref in (q.id, q.harmonised, q.chart):
+                return q
+        raise CodebookError(f"codebook {self.path}: no question with id, harmonised name or chart {ref!r}")
+
+    def at_level(self, level: str) -> list[Question]:
+        """Questions of one level (``respondent``, ``tool`` or ``bp``), in order."""
+        return [q for q in self.questions if q.level == level]
+
+    @property
+    def charts(self) -> list[Question]:
+        """Questions that carry a chart of the published report, in chart order."""
+        return sorted((q for q in self.questions if q.chart), key=lambda q: q.chart or "")
+
+
+def _schema() -> dict:
+    return json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))
+
+
+def validate_codebook_dict(data: dict, path: Path | str = "<codebook>") -> None:
+    """Validate a parsed codebook against its JSON schema and its own cross-references.
+
+    Raises
+    ------
+    CodebookError
+        Listing every problem found, each with its question id.
+    """
+    import jsonschema
+
+    problems: list[str] = []
+    validator = jsonschema.Draft202012Validator(_schema())
+    for err in sorted(validator.iter_errors(data), key=lambda e: list(e.absolute_path)):
+        where = "/".join(str(p) for p in err.absolute_path) or "(racine)"
+        problems.append(f"{where}: {err.message}")
+    if problems:
+        raise CodebookError(f"codebook {path} is invalid:\n  " + "\n  ".join(problems))
+
+    ids: set[str] = set()
+    harmonised: set[str] = set()
+    for q in data["questions"]:
+        qid = q["id"]
+        if qid in ids:
+            problems.append(f"question {qid}: duplicated id")
+        ids.add(qid)
+        if q["harmonised"] in harmonised:
+            problems.append(f"question {qid}: duplicated harmonised name {q['harmonised']!r}")
+        harmonised.add(q["harmonised"])
+        t = q["type"]
+        if t in (*CATEGORICAL_TYPES, "ranking") and not q.get("codes"):
+            problems.append(f"question {qid}: type {t} needs codes")
+        if t == "multiple" and not q.get("options"):
+            problems.append(f"question {qid}: type multiple needs options")
+        if t == "ranking" and (not q.get("ranks") or "{rank}" not in q.get("raw", "")):
+            problems.append(f"question {qid}: type ranking needs ranks and a raw pattern with {{rank}}")
+        if t not in ("multiple",) and not q.get("raw"):
+            problems.append(f"question {qid}: type {t} needs a raw column")
+        keys = [c["key"] for c in q.get("codes", [])] + [o["key"] for o in q.get("options", [])]
+        if len(keys) != len(set(keys)):
+            problems.append(f"question {qid}: duplicated answer keys")
+        for k in q.get("top2", []):
+            if k not in keys:
+                problems.append(f"question {qid}: top2 key {k!r} is not an answer key")
+    by_id = {q["id"]: q for q in data["questions"]}
+    for q in data["questions"]:
+        f = q.get("filter")
+        if f:
+            target = by_id.get(f["question"])
+            if target is None:
+                problems.append(f"question {q['id']}: filter names unknown question {f['question']!r}")
+            else:
+                tkeys = {c["key"] for c in target.get("codes", [])}
+                for k in f["keys"]:
+                    if k not in tkeys:
+                        problems.append(f"question {q['id']}: filter key {k!r} is not a code of {f['question']}")
+    if problems:
+        raise CodebookError(f"codebook {path} is invalid:\n  " + "\n  ".join(problems))
+
+
+def _question(q: dict) -> Question:
+    f = q.get("filter")
+    return Question(
+        id=q["id"],
+        harmonised=q["harmonised"],
+        level=q["level"],
+        type=q["type"],
+        wording=q["wording"],
+        raw=q.get("raw"),
+        codes=tuple(Code(c["code"], c["key"], c["label"]) for c in q.get("codes", [])),
+        options=tuple(
+            Option(o["key"], o["label"], o["raw"], bool(o.get("exclusive", False))) for o in q.get("options", [])
+        ),
+        other_text=q.get("other_text"),
+        filter=Filter(f["question"], tuple(f["keys"])) if f else None,
+        nsp=q.get("nsp", "drop"),
+        chart=q.get("chart"),
+        part=q.get("part"),
+        top2=tuple(q.get("top2", [])),
+        cumulative=bool(q.get("cumulative", False)),
+        ranks=q.get("ranks"),
+        range=tuple(q["range"]) if q.get("range") else None,
+        required=bool(q.get("required", False)),
+        public=bool(q.get("public", False)),
+        recode_other=tuple(q.get("recode_other", [])),
+    )
+
+
+def load_codebook(path: str | Path) -> Codebook:
+    """Read and validate a codebook YAML file.
+
+    Parameters
+    ----------
+    path
+        The codebook file.
+
+    Returns
+    -------
+    Codebook
+        The validated codebook.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise CodebookError(f"codebook file not found: {path}")
+    with path.open(encoding="utf-8") as fh:
+        data = yaml.safe_load(fh)
+    if not isinstance(data, dict):
+        raise CodebookError(f"codebook {path}: expected a mapping at top level")
+    validate_codebook_dict(data, path)
+    missing = data.get("missing", {})
+    return Codebook(
+        edition=str(data["edition"]),
+        title=data["title"],
+        questions=tuple(_question(q) for q in data["questions"]),
+        sources=data["sources"],
+        identifiers=data.get("identifiers", {}),
+        missing_code=int(missing.get("code", 99)),
+        path=path,
+    )

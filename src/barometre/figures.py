@@ -1,0 +1,320 @@
+"""Figures registry: named, defined figures computed from the processed tables.
+
+Each figure of ``registry/figures_<edition>.yaml`` is computed into one
+:class:`Figure` (numerator, denominator, value, Wilson interval) and, where the
+edition published it, compared with the published bounds.
+"""
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import yaml
+
+from barometre.codebook import NSP_LABEL, Codebook, Question
+from barometre.errors import CodebookError, ConformityError
+
+ROOT = Path(__file__).resolve().parents[2]
+REGISTRY_SCHEMA = ROOT / "schemas" / "registry.schema.json"
+
+FIGURE_COLUMNS = [
+    "id", "component", "definition", "reading", "unit", "measure", "question", "numerator_rule", "base_rule",
+    "numerator", "denominator", "value", "ci_low", "ci_high", "published_quote", "published_value",
+    "bound_low", "bound_high", "bounds_origin", "status",
+]
+
+UNITS = {"respondents": "respondents", "collectivities": "respondents", "tools": "tools", "bp": "bp"}
+UNIT_LABELS = {"respondents": "répondants", "collectivities": "collectivités", "tools": "outils", "bp": "territoires"}
+
+
+@dataclass(frozen=True)
+class Figure:
+    """One computed figure.
+
+    Attributes
+    ----------
+    id, component
+        Registry id (R01…B09 reuse the published ids) and component for multi-valued figures.
+    numerator, denominator
+        Counts (or the sum for ``measure: sum``); denominator is NaN for counts.
+    value
+        Percentage (0–100) for shares and differences, else the count or sum.
+    ci_low, ci_high
+        95 % Wilson interval of a share (NaN otherwise).
+    status
+        ``pass`` / ``fail`` against the bounds, ``non publié`` when no bounds apply.
+    """
+
+    id: str
+    component: str
+    definition: str
+    reading: str
+    unit: str
+    measure: str
+    question: str
+    numerator_rule: str
+    base_rule: str
+    numerator: float
+    denominator: float
+    value: float
+    ci_low: float
+    ci_high: float
+    published_quote: str
+    published_value: str
+    bound_low: float
+    bound_high: float
+    bounds_origin: str
+    status: str
+
+    @property
+    def key(self) -> str:
+        """``id`` or ``id.component``."""
+        return f"{self.id}.{self.component}" if self.component else self.id
+
+
+def load_registry(path: str | Path) -> list[dict]:
+    """Read and validate a figures registry.
+
+    Raises
+    ------
+    CodebookError
+        Naming the entry and field at fault.
+    """
+    import jsonschema
+
+    path = Path(path)
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    schema = json.loads(REGISTRY_SCHEMA.read_text(encoding="utf-8"))
+    errors = sorted(jsonschema.Draft202012Validator(schema).iter_errors(data), key=lambda e: list(e.absolute_path))
+    if errors:
+        lines = []
+        for err in errors:
+            where = list(err.absolute_path)
+            if len(where) >= 2 and where[0] == "figures":
+                entry = data["figures"][where[1]]
+                label = f"figure {entry.get('id', where[1])}{'.' + entry['component'] if entry.get('component') else ''}"
+            else:
+                label = "/".join(map(str, where)) or "(top level)"
+            lines.append(f"{label}: {err.message}")
+        raise CodebookError(f"{path}: invalid figures registry:\n  " + "\n  ".join(lines))
+    keys = [(f["id"], f.get("component", "")) for f in data["figures"]]
+    dup = {k for k in keys if keys.count(k) > 1}
+    if dup:
+        raise CodebookError(f"{path}: duplicated figure ids: {sorted(dup)}")
+    return data["figures"]
+
+
+def load_published(path: str | Path) -> dict[str, dict]:
+    """Published figures of an edition by id (``references/published_<edition>.yaml``)."""
+    data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    return {f["id"]: f for f in data.get("figures", [])}
+
+
+def _wilson(count: float, nobs: float, confidence: float) -> tuple[float, float]:
+    from statsmodels.stats.proportion import proportion_confint
+
+    if not nobs or nobs <= 0 or np.isnan(nobs):
+        return math.nan, math.nan
+    low, high = proportion_confint(count, nobs, alpha=1 - confidence, method="wilson")
+    return 100 * float(low), 100 * float(high)
+
+
+def unit_frame(frames: dict[str, pd.DataFrame], unit: str) -> pd.DataFrame:
+    """Rows of the unit a figure counts: respondents, collectivities, tools or BP territories.
+
+    ``collectivities`` keeps one respondent per distinct collectivity (the first
+    by respondent id): collectivity-level answers are the same for all its respondents.
+    """
+    frame = frames[UNITS[unit]]
+    if unit == "collectivities":
+        frame = frame.sort_values("respondent_id", kind="stable").drop_duplicates("collectivity_id")
+    return frame
+
+
+def _labels(q: Question, keys: list[str]) -> list[str]:
+    return [NSP_LABEL if k == "nsp" and q.is_categorical else q.label_of(k) for k in keys]
+
+
+def _answer_masks(frame: pd.DataFrame, q: Question, spec: dict) -> tuple[pd.Series, pd.Series, str]:
+    """Numerator and answered masks of one figure on ``frame`` (already filtered)."""
+    if q.type == "multiple":
+        col = f"{q.harmonised}__{spec['option']}"
+        answered = frame[col].notna()
+        num = frame[col].fillna(False).astype(bool)
+        rule = f"{col} coché"
+    elif q.type == "ranking":
+        col = f"{q.harmonised}__{spec['item']}"
+        answered = frame[col].notna()
+        num = (frame[col] <= spec.get("rank_max", 1)).fillna(False).astype(bool)
+        rule = f"{col} ≤ {spec.get('rank_max', 1)}"
+    elif q.type == "numeric":
+        col = q.harmonised
+        answered = frame[col].notna()
+        num = (frame[col] >= spec["min"]).fillna(False).astype(bool)
+        rule = f"{col} ≥ {spec['min']}"
+    else:
+        col = q.harmonised
+        labels = _labels(q, spec["keys"])
+        answered = frame[col].notna()
+        num = frame[col].isin(labels).astype(bool)
+        rule = f"{col} ∈ {{{', '.join(labels)}}}"
+    return num, answered, rule
+
+
+def compute_figure(spec: dict, frames: dict[str, pd.DataFrame], codebook: Codebook, confidence: float = 0.95) -> dict:
+    """Compute one registry entry (without the published comparison).
+
+    Returns
+    -------
+    dict
+        numerator, denominator, value, ci_low, ci_high and the rules in words.
+    """
+    frame = unit_frame(frames, spec["unit"])
+    filt = spec.get("filter")
+    filter_rule = ""
+    if filt:
+        fq = codebook.question(filt["question"])
+        labels = _labels(fq, filt["keys"])
+        frame = frame[frame[fq.harmonised].isin(labels)]
+        filter_rule = f" parmi {fq.harmonised} ∈ {{{', '.join(labels)}}}"
+    measure = spec["measure"]
+    out: dict[str, Any] = {"numerator": math.nan, "denominator": math.nan, "value": math.nan,
+                           "ci_low": math.nan, "ci_high": math.nan, "numerator_rule": "", "base_rule": ""}
+    if measure == "count" and "question" not in spec:
+        out.update(numerator=float(len(frame)), value=float(len(frame)), numerator_rule=f"{UNIT_LABELS[spec['unit']]}{filter_rule}")
+        return out
+    if measure in ("distinct", "sum"):
+        col = spec["variable"]
+        if measure == "distinct":
+            v = float(frame[col].nunique(dropna=True))
+            out.update(numerator=v, value=v, numerator_rule=f"valeurs distinctes de {col}{filter_rule}")
+        else:
+            v = float(pd.to_numeric(frame[col], errors="coerce").sum(skipna=True))
+            out.update(numerator=v, value=v, numerator_rule=f"somme de {col}{filter_rule}")
+        return out
+    q = codebook.question(spec["question"])
+    if q.filter is not None:
+        fq = codebook.question(q.filter.question)
+        frame = frame[frame[fq.harmonised].isin(_labels(fq, list(q.filter.keys)))]
+        filter_rule += f" (filtre du questionnaire : {fq.harmonised} ∈ {{{', '.join(_labels(fq, list(q.filter.keys)))}}})"
+    num, answered, rule = _answer_masks(frame, q, spec)
+    out["numerator_rule"] = rule + filter_rule
+    if measure == "count":
+        n = float(num.sum())
+        out.update(numerator=n, value=n)
+        return out
+    base_kind = spec.get("base", "answered")
+    if base_kind == "answered":
+        base = answered
+        out["base_rule"] = f"{UNIT_LABELS[spec['unit']]} ayant répondu à {q.id}{filter_rule}"
+    elif base_kind == "substantive":
+        base = answered & (frame[q.harmonised] != NSP_LABEL) if q.is_categorical else answered
+        out["base_rule"] = f"{UNIT_LABELS[spec['unit']]} ayant répondu à {q.id}, hors « ne se prononce pas »{filter_rule}"
+    else:
+        base = pd.Series(True, index=frame.index)
+        out["base_rule"] = f"tous les {UNIT_LABELS[spec['unit']]}{filter_rule}"
+    n_base = float(base.sum())
+    n_num = float((num & base).sum())
+    if measure == "difference":
+        minus = frame[q.harmonised].isin(_labels(q, spec["minus_keys"])) & base
+        n_minus = float(minus.sum())
+        out.update(numerator=n_num - n_minus, denominator=n_base,
+                   value=100 * (n_num - n_minus) / n_base if n_base else math.nan,
+                   numerator_rule=f"({rule}) − ({q.harmonised} ∈ {{{', '.join(_labels(q, spec['minus_keys']))}}})")
+        return out
+    low, high = _wilson(n_num, n_base, confidence)
+    out.update(numerator=n_num, denominator=n_base, value=100 * n_num / n_base if n_base else math.nan,
+               ci_low=low, ci_high=high)
+    return out
+
+
+def _published_bounds(pub: dict, component: str) -> tuple[float, float, str]:
+    bounds = pub.get("bounds")
+    value = pub.get("value")
+    if component:
+        if isinstance(bounds, dict):
+            b = bounds.get(component)
+            if b is None and component in ("population",):
+                b = bounds.get(component)
+            if b is not None:
+                return float(b[0]), (math.inf if b[1] is None else float(b[1])), str(value.get(component, "") if isinstance(value, dict) else "")
+        if bounds == "exact" and isinstance(value, dict) and component in value:
+            v = float(value[component])
+            return v, v, str(value[component])
+        if isinstance(bounds, list):
+            return float(bounds[0]), (math.inf if bounds[1] is None else float(bounds[1])), str(value if value is not None else "")
+        return math.nan, math.nan, ""
+    if isinstance(bounds, list):
+        return float(bounds[0]), (math.inf if bounds[1] is None else float(bounds[1])), "" if value is None else str(value)
+    return math.nan, math.nan, ""
+
+
+def compute_figures(
+    registry: list[dict], frames: dict[str, pd.DataFrame], codebook: Codebook, published: dict[str, dict],
+    confidence: float = 0.95,
+) -> list[Figure]:
+    """Compute every figure of the registry and compare it with the published bounds."""
+    figures = []
+    for spec in registry:
+        comp = spec.get("component", "")
+        res = compute_figure(spec, frames, codebook, confidence)
+        pub_ref = spec.get("published", {})
+        pub = published.get(pub_ref.get("id", spec["id"]))
+        pub_comp = pub_ref.get("component", comp)
+        quote, pvalue, low, high, origin = "", "", math.nan, math.nan, ""
+        if pub is not None and pub.get("kind") != "text":
+            low, high, pvalue = _published_bounds(pub, pub_comp)
+            quote = pub.get("quote", "")
+            origin = "publié"
+        elif pub is not None:
+            quote = pub.get("quote", "")
+        if "bounds" in spec:
+            low, high = float(spec["bounds"][0]), float(spec["bounds"][1])
+            origin = "lecture du projet"
+        value = res["value"]
+        if math.isnan(low):
+            status = "non publié" if pub is None else "texte"
+        elif math.isnan(value):
+            status = "fail"
+        else:
+            # Published bounds are rounding intervals; compare on the value rounded to 1e-9 to avoid float noise.
+            v = round(value, 9)
+            status = "pass" if low <= v <= high else "fail"
+        q = spec.get("question", spec.get("variable", ""))
+        figures.append(Figure(
+            id=spec["id"], component=comp, definition=spec["definition"], reading=spec.get("reading", spec.get("bounds_reading", "")),
+            unit=spec["unit"], measure=spec["measure"], question=str(q),
+            numerator_rule=res["numerator_rule"], base_rule=res["base_rule"],
+            numerator=res["numerator"], denominator=res["denominator"], value=value,
+            ci_low=res["ci_low"], ci_high=res["ci_high"], published_quote=quote, published_value=pvalue,
+            bound_low=low, bound_high=high, bounds_origin=origin, status=status,
+        ))
+    return figures
+
+
+def figures_frame(figures: list[Figure]) -> pd.DataFrame:
+    """Figures as the ``figures.csv`` table, in registry order."""
+    return pd.DataFrame([asdict(f) for f in figures], columns=FIGURE_COLUMNS)
+
+
+def conformity_failures(table: pd.DataFrame) -> list[str]:
+    """Keys (``id`` or ``id.component``) of figures outside their bounds."""
+    bad = table[table["status"] == "fail"]
+    return [f"{r.id}.{r.component}" if isinstance(r.component, str) and r.component else str(r.id) for r in bad.itertuples()]
+
+
+def assert_conformity(table: pd.DataFrame, edition: str) -> None:
+    """Raise when any figure falls outside its bounds, naming each failing id with value and bounds."""
+    bad = table[table["status"] == "fail"]
+    if len(bad):
+        lines = [
+            f"{r.id}{'.' + r.component if isinstance(r.component, str) and r.component else ''}: "
+            f"value {r.value:.3f} outside [{r.bound_low}, {r.bound_high}] ({r.numerator:g}/{r.denominator:g})"
+            for r in bad.itertuples()
+        ]
+        raise ConformityError(f"edition {edition}: {len(bad)} figure(s) outside published bounds:\n  " + "\n  ".join(lines))

@@ -1,0 +1,256 @@
+"""Entry points of each Snakemake rule: read inputs, call the pure phase functions, write outputs.
+
+The scripts in ``scripts/`` only redirect their output to the rule's log and
+call one function of this module.
+"""
+from __future__ import annotations
+
+import logging
+import sys
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+import pandas as pd
+
+from barometre.codebook import Codebook, load_codebook
+from barometre.config import edition_config, resolve_salt
+
+log = logging.getLogger("barometre")
+
+
+@contextmanager
+def logging_to(path: str | Path) -> Iterator[None]:
+    """Send logging and stderr of one rule to its log file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", encoding="utf-8") as fh:
+        handler = logging.StreamHandler(fh)
+        handler.setFormatter(logging.Formatter("%(levelname)s %(message)s"))
+        root = logging.getLogger()
+        root.addHandler(handler)
+        root.setLevel(logging.INFO)
+        old_err = sys.stderr
+        sys.stderr = fh
+        try:
+            yield
+        except Exception:
+            logging.getLogger("barometre").exception("rule failed")
+            raise
+        finally:
+            sys.stderr = old_err
+            root.removeHandler(handler)
+
+
+def write_parquet(frame: pd.DataFrame, path: str | Path) -> None:
+    """Write a frame to parquet, deterministically (no index, fixed row order)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    frame.to_parquet(path, index=False, engine="pyarrow", compression="zstd")
+
+
+def write_csv(frame: pd.DataFrame, path: str | Path) -> None:
+    """Write a tidy CSV in UTF-8 with ``,`` separator and ``.`` decimals (machine-readable)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    frame.to_csv(path, index=False, encoding="utf-8", lineterminator="\n")
+
+
+def read_edition_codebook(config: dict, edition: str) -> Codebook:
+    """Load the codebook configured for ``edition``."""
+    return load_codebook(edition_config(config, edition)["codebook"])
+
+
+# --------------------------------------------------------------------------- clean
+def cleaning_report(result, codebook: Codebook, edition: str, salt_origin: str, synthetic: bool) -> str:
+    """The short cleaning report (French markdown): counts by reason, raw = kept + excluded."""
+    lines = [f"# Rapport de nettoyage — édition {edition}", ""]
+    if synthetic:
+        lines += ["> Données **synthétiques** : reconstruction documentée des exports bruts de 2017 "
+                  "(voir `data/raw/2017/README.md`), pas les réponses réelles.", ""]
+    lines += ["## Enregistrements", "", "| Fichier | Bruts | Exclus | Gardés |", "|---|---:|---:|---:|"]
+    for name, n_raw in result.raw_rows.items():
+        n_ex = int((result.exclusions["source"] == name).sum())
+        lines.append(f"| {name} | {n_raw} | {n_ex} | {result.kept_rows[name]} |")
+    lines += ["", "Chaque fichier vérifie : bruts = gardés + exclus.", "", "## Exclusions par motif", "",
+              "| Règle | Motif | Nombre |", "|---|---|---:|"]
+    if len(result.exclusions):
+        counts = result.exclusions.groupby(["action", "reason"], sort=True).size()
+        for (action, reason), n in counts.items():
+            lines.append(f"| {action.removeprefix('exclu:')} | {reason} | {n} |")
+    lines += ["", "## Autres traitements", "", "| Variable | Traitement | Motif | Lignes |", "|---|---|---|---:|"]
+    if len(result.events):
+        counts = result.events.groupby(["column", "action", "reason"], sort=True).size()
+        for (col, action, reason), n in counts.items():
+            lines.append(f"| {col} | {action} | {reason} | {n} |")
+    n_coll = result.respondents["collectivity_id"].nunique() if "collectivity_id" in result.respondents else 0
+    lines += ["", "## Tables produites", "",
+              f"- répondants : {len(result.respondents)} ({n_coll} collectivités distinctes)",
+              f"- outils : {len(result.tools)}",
+              f"- inventaire des budgets participatifs : {len(result.bp)} territoires", "",
+              "## Données personnelles", "",
+              "Les identifiants directs (" + ", ".join(codebook.identifiers.get("drop", [])) + ") sont supprimés ; "
+              "les noms de collectivités sont remplacés par un pseudonyme stable (HMAC-SHA256). "
+              f"Origine du sel : {salt_origin} (le sel n'est jamais écrit dans les sorties). "
+              "Les courriels, numéros de téléphone et noms trouvés dans les textes libres sont masqués.", ""]
+    return "\n".join(lines)
+
+
+def run_clean(edition: str, config: dict, outputs: dict[str, str]) -> None:
+    """Rule ``clean``: raw exports of ``edition`` → processed parquet tables and cleaning log."""
+    from barometre.clean import clean_edition
+    from barometre.ingest import read_raw
+
+    spec = edition_config(config, edition)
+    codebook = load_codebook(spec["codebook"])
+    raws = {}
+    for name, raw_spec in spec["raw"].items():
+        expected = None
+        if codebook.sources.get(name, {}).get("level") == "bp":
+            expected = [c for q in codebook.at_level("bp") for c in q.raw_columns()]
+        raws[name] = read_raw(name, raw_spec, expected)
+        log.info("read %s: %d records, %d columns (%s)", raw_spec["path"], len(raws[name].frame),
+                 raws[name].frame.shape[1], raws[name].encoding)
+    salt, origin = resolve_salt(config, spec["synthetic"], edition)
+    log.info("pseudonymisation salt from %s", origin)
+    result = clean_edition(raws, codebook, spec.get("exclusions", []), salt)
+    write_parquet(result.respondents, outputs["respondents"])
+    write_parquet(result.tools, outputs["tools"])
+    write_parquet(result.bp, outputs["bp"])
+    logframe = pd.concat([result.exclusions, result.events], ignore_index=True)
+    write_csv(logframe, outputs["log_table"])
+    Path(outputs["report"]).write_text(cleaning_report(result, codebook, edition, origin, spec["synthetic"]), encoding="utf-8")
+    for name, n in result.raw_rows.items():
+        log.info("%s: %d raw = %d kept + %d excluded", name, n, result.kept_rows[name],
+                 int((result.exclusions["source"] == name).sum()))
+
+
+# --------------------------------------------------------------------------- figures
+def read_processed(inputs: dict[str, str]) -> dict[str, pd.DataFrame]:
+    """Processed tables of one edition by level."""
+    return {
+        "respondents": pd.read_parquet(inputs["respondents"]),
+        "tools": pd.read_parquet(inputs["tools"]),
+        "bp": pd.read_parquet(inputs["bp"]),
+    }
+
+
+def run_figures(edition: str, config: dict, inputs: dict[str, str], outputs: dict[str, str]) -> None:
+    """Rule ``compute_figures``: registry + processed tables → ``figures.csv``."""
+    from barometre.figures import compute_figures, figures_frame, load_published, load_registry
+
+    spec = edition_config(config, edition)
+    codebook = load_codebook(inputs["codebook"])
+    registry = load_registry(inputs["registry"])
+    published = load_published(inputs["published"]) if inputs.get("published") else {}
+    figures = compute_figures(registry, read_processed(inputs), codebook, published,
+                              config["tabulation"].get("confidence", 0.95))
+    table = figures_frame(figures)
+    table.insert(0, "edition", edition)
+    table.insert(1, "synthetic", bool(spec["synthetic"]))
+    write_csv(table, outputs["figures"])
+    counts = table["status"].value_counts().sort_index()
+    log.info("figures: %d computed; status: %s", len(table), dict(counts))
+
+
+def run_conformity(edition: str, inputs: dict[str, str], outputs: dict[str, str]) -> None:
+    """Rule ``check_conformity``: fail when a figure falls outside its published bounds."""
+    from barometre.figures import assert_conformity
+
+    table = pd.read_csv(inputs["figures"], keep_default_na=False, na_values=[""])
+    table["component"] = table["component"].fillna("")
+    assert_conformity(table, edition)
+    checked = table[table["status"].isin(["pass", "fail"])]
+    lines = [f"Conformité de l'édition {edition} : {len(checked)} chiffres comparés à leurs bornes, tous conformes.", ""]
+    for r in checked.itertuples():
+        key = f"{r.id}.{r.component}" if r.component else r.id
+        lines.append(f"{key}\t{r.value:.4f}\t[{r.bound_low:g} ; {r.bound_high:g}]\t{r.bounds_origin}\t{r.status}")
+    Path(outputs["report"]).write_text("\n".join(lines) + "\n", encoding="utf-8")
+    log.info("conformity: %d figures within bounds", len(checked))
+
+
+def run_provenance(edition: str, config: dict, inputs: dict[str, str], outputs: dict[str, str]) -> None:
+    """Rule ``write_provenance``: checksums, versions, git state and build date → ``provenance.json``."""
+    from barometre.provenance import build_provenance, write_provenance
+
+    spec = edition_config(config, edition)
+    record = build_provenance(edition, {k: v for k, v in inputs.items() if k != "script"}, bool(spec["synthetic"]))
+    write_provenance(record, outputs["provenance"])
+    log.info("provenance: %d input files, git %s", len(record["inputs"]), record["git"])
+
+
+# --------------------------------------------------------------------------- tabulate
+LEVEL_FRAMES = {"respondent": "respondents", "tool": "tools", "bp": "bp"}
+
+
+def run_tabulate(edition: str, inputs: dict[str, str], outputs: dict[str, str], *, tabulation: dict, disclosure: dict) -> None:
+    """Rule ``tabulate``: every question × each dimension → tidy CSVs, tests, workbook.
+
+    Rare dimension values (fewer than ``disclosure.min_cell`` rows, e.g. « Service de
+    l'État », n = 1) are merged before tabulating, then primary and secondary
+    suppression hide every cell that could reveal fewer than ``min_cell`` respondents.
+    """
+    from barometre.disclosure import apply_disclosure, check_disclosure, merge_small_categories, publishable
+    from barometre.tabulate import tabulate_level
+    from barometre.workbook import write_workbook
+
+    codebook = load_codebook(inputs["codebook"])
+    processed = read_processed(inputs)
+    min_cell = int(disclosure["min_cell"])
+    dimensions = tabulation["dimensions"]
+    options = dict(weight=tabulation.get("weight"), confidence=tabulation.get("confidence", 0.95),
+                   min_expected=tabulation.get("min_expected_chi2", 5),
+                   permutations=tabulation.get("permutations", 9999), seed=tabulation.get("seed"))
+    cells_parts, test_parts = [], []
+    for level, name in LEVEL_FRAMES.items():
+        frame = processed[name]
+        dims = list(dimensions.get(level, []))
+        questions = codebook.at_level(level)
+        if frame.empty or not questions:
+            continue
+
+        def merged(frame: pd.DataFrame, keep: str | None = None) -> pd.DataFrame:
+            for dim in dims:
+                if dim == keep:
+                    continue
+                before = frame[dim].value_counts()
+                frame = merge_small_categories(frame, dim, min_base=min_cell)
+                rare = sorted(str(k) for k, n in before.items() if 0 < n < min_cell)
+                if rare and keep is None:
+                    log.info("%s/%s: categories with fewer than %d rows merged: %s", level, dim, min_cell, rare)
+            return frame
+
+        # A dimension that is itself a question keeps its own categories in its own table
+        # (suppression then hides its rare cells); everywhere else it is crossed merged.
+        groups = [(merged(frame), [q for q in questions if q.harmonised not in dims])]
+        groups += [(merged(frame, keep=q.harmonised), [q]) for q in questions if q.harmonised in dims]
+        for sub, qs in groups:
+            res = tabulate_level(sub, qs, dims, codebook=codebook, **options)
+            cells_parts.append(res.cells)
+            test_parts.append(res.tests)
+    position = {q.id: i for i, q in enumerate(codebook.questions)}
+
+    def in_order(frame: pd.DataFrame) -> pd.DataFrame:
+        key = frame["question_id"].map(position)
+        return frame.assign(_k=key).sort_values("_k", kind="stable").drop(columns="_k").reset_index(drop=True)
+
+    result_cells = in_order(pd.concat([c for c in cells_parts if len(c)], ignore_index=True))
+    result_tests = in_order(pd.concat([t for t in test_parts if len(t)], ignore_index=True))
+    cells = apply_disclosure(result_cells, min_cell=min_cell, small_base=int(disclosure["small_base"]), codebook=codebook)
+    problems = check_disclosure(cells, min_cell, codebook=codebook)
+    if problems:
+        raise RuntimeError("disclosure check failed:\n  " + "\n  ".join(problems[:20]))
+    out = Path(outputs["tables"])
+    out.mkdir(parents=True, exist_ok=True)
+    # Published tables: suppressed counts, values and intervals are blanked, the flags stay.
+    public = publishable(cells)
+    public.insert(0, "edition", edition)
+    write_csv(public, out / "cells.csv")
+    write_csv(result_tests, out / "tests.csv")
+    for qid, group in public.groupby("question_id", sort=True):
+        harmonised = group["harmonised"].iloc[0]
+        write_csv(group, out / f"{qid}_{harmonised}.csv")
+    write_workbook(cells, result_tests, codebook, outputs["workbook"],
+                   confidence=tabulation.get("confidence", 0.95), min_cell=min_cell,
+                   small_base=int(disclosure["small_base"]))
+    log.info("tabulate: %d cells (%d suppressed), %d tests", len(cells), int(cells["suppressed"].sum()), len(result_tests))

@@ -1,0 +1,86 @@
+"""Provenance of a build: checksums of every input, package versions, git state, build date."""
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import os
+import subprocess
+from importlib import metadata
+from pathlib import Path
+
+PACKAGES = (
+    "pandas", "numpy", "scipy", "pyreadstat", "statsmodels", "matplotlib", "seaborn", "snakemake",
+    "jinja2", "weasyprint", "pandera", "pyarrow", "openpyxl", "pyyaml", "jsonschema",
+)
+
+
+def sha256_file(path: str | Path) -> str:
+    """Hex sha256 of a file, read in blocks."""
+    h = hashlib.sha256()
+    with Path(path).open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def package_versions(names: tuple[str, ...] = PACKAGES) -> dict[str, str]:
+    """Installed version of each package (``"absent"`` when not installed)."""
+    out = {}
+    for name in names:
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            out[name] = "absent"
+    return out
+
+
+def git_state(root: str | Path = ".") -> dict[str, object]:
+    """Commit hash and whether the working tree differs from it (``None`` outside git)."""
+    try:
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, check=True).stdout.strip()
+        status = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root,
+                                capture_output=True, text=True, check=True).stdout
+        return {"commit": commit, "dirty": bool(status.strip())}
+    except (OSError, subprocess.CalledProcessError):
+        return {"commit": None, "dirty": None}
+
+
+def build_date() -> str:
+    """ISO build date: from ``SOURCE_DATE_EPOCH`` when set (reproducible builds), else now (UTC)."""
+    epoch = os.environ.get("SOURCE_DATE_EPOCH")
+    when = dt.datetime.fromtimestamp(int(epoch), dt.timezone.utc) if epoch else dt.datetime.now(dt.timezone.utc)
+    return when.replace(microsecond=0).isoformat()
+
+
+def build_provenance(edition: str, inputs: dict[str, str | list[str]], synthetic: bool) -> dict:
+    """The provenance record of one edition's build.
+
+    Parameters
+    ----------
+    edition
+        Edition built.
+    inputs
+        Named input files (raw exports, codebook, config, registry, published reference).
+    synthetic
+        Whether the raw data is the documented reconstruction.
+    """
+    files = {}
+    for name, paths in sorted(inputs.items()):
+        for p in ([paths] if isinstance(paths, str) else list(paths)):
+            files[str(p)] = {"role": name, "sha256": sha256_file(p), "bytes": Path(p).stat().st_size}
+    return {
+        "edition": edition,
+        "synthetic_data": synthetic,
+        "build_date": build_date(),
+        "source_date_epoch": os.environ.get("SOURCE_DATE_EPOCH"),
+        "git": git_state(),
+        "python": ".".join(map(str, __import__("sys").version_info[:3])),
+        "packages": package_versions(),
+        "inputs": dict(sorted(files.items())),
+    }
+
+
+def write_provenance(record: dict, path: str | Path) -> None:
+    """Write the record as sorted, indented JSON (stable bytes)."""
+    Path(path).write_text(json.dumps(record, indent=2, sort_keys=True, ensure_ascii=False) + "\n", encoding="utf-8")

@@ -1,0 +1,347 @@
+"""Statistical building blocks of the tabulation phase.
+
+Everything here is pure and vectorised: confidence intervals for proportions
+(Wilson) and for means (Student *t*), Kish's effective base for weighted data,
+grouped means and medians computed with :func:`numpy.bincount`, and a test of
+association for a contingency table that names the test it used.
+
+Conventions
+-----------
+* :func:`wilson_interval` returns **proportions** in ``[0, 1]``; the tabulation
+  multiplies by 100 to publish percentages.
+* A base (``nobs``) of zero gives ``NaN`` bounds, never an error.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+from scipy import stats as _sps
+from statsmodels.stats.proportion import proportion_confint
+
+ArrayLike = npt.ArrayLike
+
+PEARSON = "khi2 de Pearson"
+FISHER = "test exact de Fisher"
+PERMUTATION = "test de permutation (khi2)"
+KRUSKAL = "test de Kruskal-Wallis"
+NOT_APPLICABLE = "non applicable"
+
+#: Default seed of the permutation tests (end of the 2017 fieldwork).
+DEFAULT_SEED = 20171006
+
+_PERMUTATION_BATCH = 1000
+
+
+def wilson_interval(
+    count: ArrayLike, nobs: ArrayLike, confidence: float = 0.95
+) -> tuple[np.ndarray, np.ndarray]:
+    """Wilson score interval of a proportion, vectorised.
+
+    Parameters
+    ----------
+    count, nobs
+        Successes and trials (broadcast together). Need not be integers: for
+        weighted data pass ``share * effective_base`` and ``effective_base``.
+    confidence
+        Confidence level, e.g. ``0.95``.
+
+    Returns
+    -------
+    tuple of numpy.ndarray
+        Lower and upper bounds as **proportions** in ``[0, 1]``; ``NaN`` where
+        ``nobs`` is zero, missing or negative.
+    """
+    if not 0 < confidence < 1:
+        raise ValueError(f"confidence must lie in (0, 1), got {confidence!r}")
+    count_a, nobs_a = np.broadcast_arrays(
+        np.asarray(count, dtype=float), np.asarray(nobs, dtype=float)
+    )
+    low = np.full(count_a.shape, np.nan)
+    high = np.full(count_a.shape, np.nan)
+    ok = np.isfinite(count_a) & np.isfinite(nobs_a) & (nobs_a > 0)
+    if ok.any():
+        lo, hi = proportion_confint(
+            np.clip(count_a[ok], 0.0, nobs_a[ok]), nobs_a[ok], alpha=1 - confidence, method="wilson"
+        )
+        share = np.clip(count_a[ok] / nobs_a[ok], 0.0, 1.0)
+        # the Wilson interval always contains the share; enforce it against rounding
+        low[ok] = np.clip(np.minimum(lo, share), 0.0, 1.0)
+        high[ok] = np.clip(np.maximum(hi, share), 0.0, 1.0)
+    return low, high
+
+
+def effective_base(weights: ArrayLike) -> float:
+    """Kish's effective sample size ``(Σw)² / Σw²``.
+
+    Parameters
+    ----------
+    weights
+        Non-negative weights (``NaN`` not allowed).
+
+    Returns
+    -------
+    float
+        The effective base; ``0.0`` for no (or only zero) weights. Equals the
+        number of rows when every weight is equal.
+    """
+    w = np.asarray(weights, dtype=float).ravel()
+    if np.isnan(w).any() or (w < 0).any():
+        raise ValueError("weights must be non-negative and not missing")
+    sq = float(np.sum(w * w))
+    return float(np.sum(w)) ** 2 / sq if sq > 0 else 0.0
+
+
+def grouped_effective_base(groups: np.ndarray, weights: np.ndarray, n_groups: int) -> np.ndarray:
+    """Kish effective base of each group (``groups`` are codes ``0..n_groups-1``)."""
+    s1 = np.bincount(groups, weights=weights, minlength=n_groups)
+    s2 = np.bincount(groups, weights=weights * weights, minlength=n_groups)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(s2 > 0, s1 * s1 / np.where(s2 > 0, s2, 1.0), 0.0)
+
+
+def t_interval(
+    mean: ArrayLike, sd: ArrayLike, n: ArrayLike, confidence: float = 0.95
+) -> tuple[np.ndarray, np.ndarray]:
+    """Student *t* interval ``mean ± t(n-1) · sd / √n``, vectorised.
+
+    ``n`` may be an effective base (weighted data). ``NaN`` where ``n < 2``.
+    """
+    mean_a, sd_a, n_a = np.broadcast_arrays(
+        np.asarray(mean, dtype=float), np.asarray(sd, dtype=float), np.asarray(n, dtype=float)
+    )
+    ok = np.isfinite(mean_a) & np.isfinite(sd_a) & (n_a >= 2)
+    half = np.full(mean_a.shape, np.nan)
+    if ok.any():
+        q = _sps.t.ppf(0.5 + confidence / 2, n_a[ok] - 1)
+        half[ok] = q * sd_a[ok] / np.sqrt(n_a[ok])
+    return mean_a - half, mean_a + half
+
+
+@dataclass(frozen=True)
+class GroupedMoments:
+    """Per-group count, weighted sum, effective base, mean and standard deviation."""
+
+    n: np.ndarray
+    weight_sum: np.ndarray
+    effective_n: np.ndarray
+    mean: np.ndarray
+    sd: np.ndarray
+
+
+def grouped_moments(
+    values: np.ndarray, groups: np.ndarray, n_groups: int, weights: np.ndarray | None = None
+) -> GroupedMoments:
+    """Mean and standard deviation of ``values`` by group, with ``np.bincount``.
+
+    Parameters
+    ----------
+    values
+        Finite values (drop missing ones beforehand).
+    groups
+        Group code ``0..n_groups-1`` of each value.
+    n_groups
+        Number of groups.
+    weights
+        Optional weights; the variance is the weighted variance rescaled by
+        ``n_eff / (n_eff - 1)`` (reduces to the usual ``ddof=1`` variance).
+
+    Returns
+    -------
+    GroupedMoments
+        ``NaN`` mean for empty groups, ``NaN`` sd where the effective base < 2.
+    """
+    w = np.ones(values.shape, dtype=float) if weights is None else np.asarray(weights, dtype=float)
+    n = np.bincount(groups, minlength=n_groups).astype(float)
+    sw = np.bincount(groups, weights=w, minlength=n_groups)
+    n_eff = grouped_effective_base(groups, w, n_groups)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        mean = np.bincount(groups, weights=w * values, minlength=n_groups) / sw
+        centred = values - mean[groups]
+        var = np.bincount(groups, weights=w * centred * centred, minlength=n_groups) / sw
+        var = np.where(n_eff >= 2, var * n_eff / (n_eff - 1), np.nan)
+    mean = np.where(sw > 0, mean, np.nan)
+    return GroupedMoments(n=n, weight_sum=sw, effective_n=n_eff, mean=mean, sd=np.sqrt(var))
+
+
+def grouped_median(
+    values: np.ndarray, groups: np.ndarray, n_groups: int, weights: np.ndarray | None = None
+) -> np.ndarray:
+    """Median of ``values`` by group (weighted: lower weighted median), vectorised.
+
+    Unweighted, the usual median (mean of the two middle values for an even
+    count). Weighted, the smallest value whose cumulative weight reaches half
+    the group's total. ``NaN`` for empty groups.
+    """
+    out = np.full(n_groups, np.nan)
+    if values.size == 0:
+        return out
+    order = np.lexsort((values, groups))
+    v, g = values[order], groups[order]
+    counts = np.bincount(g, minlength=n_groups)
+    starts = np.concatenate(([0], np.cumsum(counts)[:-1]))
+    present = counts > 0
+    if weights is None:
+        lo = starts + (counts - 1) // 2
+        hi = starts + counts // 2
+        out[present] = (v[lo[present]] + v[hi[present]]) / 2
+        return out
+    w = np.asarray(weights, dtype=float)[order]
+    cw = np.cumsum(w)
+    before = np.concatenate(([0.0], cw))[starts]  # weight before each group
+    total = np.bincount(g, weights=w, minlength=n_groups)
+    within = cw - before[g]
+    reached = within >= total[g] / 2 - 1e-12 * np.maximum(total[g], 1)
+    # first position of each group where half the weight is reached
+    idx = np.flatnonzero(reached)
+    first = np.full(n_groups, -1)
+    gi = g[idx]
+    # idx is sorted, so the first occurrence per group is the minimum
+    keep = np.concatenate(([True], gi[1:] != gi[:-1])) if gi.size else np.array([], dtype=bool)
+    first[gi[keep]] = idx[keep]
+    has = present & (first >= 0)
+    out[has] = v[first[has]]
+    return out
+
+
+@dataclass(frozen=True)
+class AssociationTest:
+    """Result of a test of association, naming the test actually used.
+
+    Attributes
+    ----------
+    test
+        ``"khi2 de Pearson"``, ``"test exact de Fisher"``,
+        ``"test de permutation (khi2)"``, ``"test de Kruskal-Wallis"`` or
+        ``"non applicable"``.
+    statistic
+        χ² (Pearson and permutation), the sample odds ratio (Fisher) or H
+        (Kruskal-Wallis); ``NaN`` when not applicable.
+    df
+        Degrees of freedom of the reference χ² distribution; ``None`` for the
+        exact and permutation tests and when not applicable.
+    pvalue
+        Two-sided p-value (``NaN`` when not applicable).
+    n
+        Total count of the table tested (after dropping empty rows/columns).
+    min_expected
+        Smallest expected count under independence (``NaN`` when not applicable).
+    """
+
+    test: str
+    statistic: float
+    df: int | None
+    pvalue: float
+    n: int
+    min_expected: float
+
+    @classmethod
+    def not_applicable(cls, n: int = 0) -> AssociationTest:
+        """A « non applicable » result (degenerate table)."""
+        return cls(NOT_APPLICABLE, float("nan"), None, float("nan"), int(n), float("nan"))
+
+
+def _chi2_statistic(table: np.ndarray, expected: np.ndarray) -> float:
+    return float(np.sum((table - expected) ** 2 / expected))
+
+
+def _permutation_pvalue(
+    table: np.ndarray, expected: np.ndarray, observed: float, permutations: int, seed: int | None
+) -> float:
+    """Monte-Carlo p-value of the χ² statistic, margins fixed (columns permuted)."""
+    r, c = table.shape
+    counts = table.astype(np.int64)
+    rows = np.repeat(np.arange(r), counts.sum(axis=1))
+    cols = np.repeat(np.arange(c), counts.sum(axis=0))
+    rng = np.random.default_rng(seed)
+    tol = 1e-9 * max(1.0, observed)
+    exceed = 0
+    done = 0
+    while done < permutations:
+        b = min(_PERMUTATION_BATCH, permutations - done)
+        perm = rng.permuted(np.broadcast_to(cols, (b, cols.size)), axis=1)
+        idx = np.arange(b)[:, None] * (r * c) + rows[None, :] * c + perm
+        tabs = np.bincount(idx.ravel(), minlength=b * r * c).reshape(b, r, c)
+        stats = np.sum((tabs - expected) ** 2 / expected, axis=(1, 2))
+        exceed += int(np.count_nonzero(stats >= observed - tol))
+        done += b
+    return (exceed + 1) / (permutations + 1)
+
+
+def association_test(
+    table: ArrayLike,
+    *,
+    min_expected: float = 5,
+    permutations: int = 9999,
+    seed: int | None = DEFAULT_SEED,
+) -> AssociationTest:
+    """Test of independence of a two-way count table, choosing the test.
+
+    Empty rows and columns are dropped first. Then:
+
+    * fewer than two rows or columns left → ``"non applicable"``;
+    * every expected count ≥ ``min_expected`` → Pearson's χ² without
+      continuity correction (``scipy.stats.chi2_contingency(correction=False)``);
+    * otherwise, a 2×2 table → Fisher's exact test (two-sided);
+    * otherwise → a Monte-Carlo permutation test of the χ² statistic with both
+      margins fixed, ``permutations`` draws from ``numpy.random.default_rng(seed)``,
+      p = (1 + #{χ²* ≥ χ²}) / (1 + permutations).
+
+    Parameters
+    ----------
+    table
+        Counts, rows = answers, columns = groups. Non-integer counts (e.g.
+        rescaled weighted counts) are rounded for the exact and permutation tests.
+    min_expected
+        Threshold on the expected counts for the χ² approximation.
+    permutations
+        Number of random permutations.
+    seed
+        Seed of the permutation test (reproducible p-values).
+
+    Returns
+    -------
+    AssociationTest
+    """
+    t = np.asarray(table, dtype=float)
+    if t.ndim != 2:
+        raise ValueError(f"association_test needs a two-way table, got shape {t.shape}")
+    if np.isnan(t).any() or (t < 0).any():
+        raise ValueError("association_test: counts must be non-negative and not missing")
+    t = t[t.sum(axis=1) > 0][:, t.sum(axis=0) > 0]
+    total = float(t.sum())
+    if t.shape[0] < 2 or t.shape[1] < 2:
+        return AssociationTest.not_applicable(int(round(total)))
+    expected = np.outer(t.sum(axis=1), t.sum(axis=0)) / total
+    min_exp = float(expected.min())
+    if min_exp >= min_expected:
+        res = _sps.chi2_contingency(t, correction=False)
+        statistic, pvalue = float(res.statistic), float(res.pvalue)
+        return AssociationTest(PEARSON, statistic, int(res.dof), pvalue, int(round(total)), min_exp)
+    ti = np.rint(t)
+    if t.shape == (2, 2):
+        res = _sps.fisher_exact(ti)
+        return AssociationTest(FISHER, float(res.statistic), None, float(res.pvalue), int(ti.sum()), min_exp)
+    ti = ti[ti.sum(axis=1) > 0][:, ti.sum(axis=0) > 0]
+    if ti.shape[0] < 2 or ti.shape[1] < 2:
+        return AssociationTest.not_applicable(int(ti.sum()))
+    exp_i = np.outer(ti.sum(axis=1), ti.sum(axis=0)) / ti.sum()
+    observed = _chi2_statistic(ti, exp_i)
+    p = _permutation_pvalue(ti, exp_i, observed, permutations, seed)
+    return AssociationTest(PERMUTATION, observed, None, float(p), int(ti.sum()), min_exp)
+
+
+def kruskal_test(values: np.ndarray, groups: np.ndarray, n_groups: int) -> AssociationTest:
+    """Kruskal-Wallis test of a numeric variable across groups (unweighted).
+
+    Groups with no value are ignored; fewer than two non-empty groups, or no
+    variation at all, gives ``"non applicable"``.
+    """
+    samples = [values[groups == k] for k in range(n_groups)]
+    samples = [s for s in samples if s.size > 0]
+    n = int(sum(s.size for s in samples))
+    if len(samples) < 2 or np.unique(values).size < 2:
+        return AssociationTest.not_applicable(n)
+    res = _sps.kruskal(*samples)
+    return AssociationTest(KRUSKAL, float(res.statistic), len(samples) - 1, float(res.pvalue), n, float("nan"))

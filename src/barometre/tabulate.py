@@ -1,0 +1,708 @@
+"""Tabulation phase: every question crossed with every dimension, as one long table.
+
+Input: the processed frames of the cleaning phase (one per level), whose columns
+follow :meth:`barometre.codebook.Question.columns`. Output: a long ``cells``
+table (one row per question × dimension × dimension value × statistic × answer)
+and a ``tests`` table (tests of association), both deterministic.
+
+Counting is vectorised: answer codes and column codes are combined into one
+integer and counted with :func:`numpy.bincount` (weighted when a weight column is
+given). No ``pd.crosstab``, no ``groupby().apply``.
+
+Definitions (the « base » of each statistic)
+--------------------------------------------
+share (single, ordinal, band)
+    count / base, base = rows of the column with a non-missing answer. When the
+    question shows « Ne se prononce pas » (``nsp: show``) it is a category of its
+    own and is **in** the base; it is never added to another category. With
+    ``nsp: drop`` the cleaning phase already turned it into a non-response.
+top2_share (ordinal with ``top2``)
+    Sum of the two named categories, same base as ``share`` (so it equals the
+    sum of the two shares). ``answer_key`` is ``"top2"``.
+cumulative_share (band with ``cumulative: true``)
+    « x or less »: this band plus every lower band, over the **substantive**
+    answers only (NSP excluded from the base), so that the last band is 100 %.
+share (multiple)
+    Rows that selected the option / rows that answered the question (any option
+    not missing). An option missing in an answered row counts as not selected.
+    Shares may add up to more than 100 %.
+first_share, top3_share, mean_rank (ranking)
+    Base = rows that ranked at least one item. ``first_share``: ranked the item
+    first; ``top3_share``: ranked it 1st, 2nd or 3rd; ``mean_rank``: mean rank
+    among the rows that ranked the item (``count`` = those rows), with a Student
+    *t* interval (``NaN`` below two rows; weighted: on the item's Kish
+    effective base).
+mean, median (numeric)
+    Over non-missing values; ``count`` = ``base`` = rows with a value. The mean
+    has a Student *t* interval, the median none.
+
+Columns: dimension ``"ensemble"`` / value ``"Ensemble"`` holds the whole
+(filtered) population, including rows whose dimension value is missing; those
+rows are left out of the dimension columns only. Shares and their Wilson
+intervals are in **percent** (0–100).
+
+Weights: counts and bases are weighted sums, the Wilson interval uses Kish's
+effective base, and two more columns, ``unweighted_count`` and
+``unweighted_base``, carry the respondent counts used by the disclosure rules.
+``effective_base`` is always present (equal to ``base`` without weights).
+
+Tests of association (one per question × dimension, on the dimension columns
+only, « Ensemble » excluded):
+
+* single/ordinal/band: substantive answers × dimension (NSP excluded), key ``"all"``;
+* multiple: one 2 × k test per option (selected / not selected among the rows
+  that answered × dimension), key = option key; no multiplicity correction;
+* ranking: the item ranked first × dimension, key ``"first"``;
+* numeric: Kruskal-Wallis across the dimension values, key ``"all"``
+  (« non applicable » when weighted).
+
+Weighted tables are tested after rescaling them to their Kish effective base
+(a first-order design-effect correction), see :func:`barometre.stats.association_test`.
+"""
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from types import MappingProxyType
+
+import numpy as np
+import pandas as pd
+
+from barometre.codebook import Codebook, Question
+from barometre.errors import CodebookError, ValidationError
+from barometre.stats import (
+    DEFAULT_SEED,
+    AssociationTest,
+    association_test,
+    effective_base,
+    grouped_effective_base,
+    grouped_median,
+    grouped_moments,
+    kruskal_test,
+    t_interval,
+    wilson_interval,
+)
+
+ENSEMBLE_DIMENSION = "ensemble"
+ENSEMBLE_LABEL = "Ensemble"
+
+SHARE = "share"
+TOP2 = "top2_share"
+CUMULATIVE = "cumulative_share"
+FIRST = "first_share"
+TOP3 = "top3_share"
+MEAN_RANK = "mean_rank"
+MEAN = "mean"
+MEDIAN = "median"
+
+#: Statistics in the order they appear for one question × dimension.
+STATISTIC_ORDER = (SHARE, TOP2, CUMULATIVE, FIRST, TOP3, MEAN_RANK, MEAN, MEDIAN)
+#: Statistics whose value is a percentage.
+PERCENT_STATISTICS = frozenset({SHARE, TOP2, CUMULATIVE, FIRST, TOP3})
+
+CELL_COLUMNS = [
+    "question_id",
+    "harmonised",
+    "question_type",
+    "level",
+    "dimension",
+    "dimension_value",
+    "answer_key",
+    "answer_label",
+    "statistic",
+    "count",
+    "base",
+    "effective_base",
+    "value",
+    "ci_low",
+    "ci_high",
+]
+#: Extra columns of a weighted tabulation.
+WEIGHTED_COLUMNS = ["unweighted_count", "unweighted_base"]
+TEST_COLUMNS = ["question_id", "dimension", "answer_key", "test", "statistic", "df", "pvalue", "n", "min_expected"]
+
+TABULATED_TYPES = ("single", "ordinal", "band", "multiple", "ranking", "numeric")
+
+
+@dataclass(frozen=True)
+class QuestionTable:
+    """One question crossed with one dimension (or with none: « Ensemble »).
+
+    Attributes
+    ----------
+    cells
+        Long table, columns :data:`CELL_COLUMNS` (+ :data:`WEIGHTED_COLUMNS`).
+    test
+        The test of association of the table (``None`` for « Ensemble » and for
+        multiple-response questions, which have one test per option).
+    option_tests
+        Tests by answer key: one per option (multiple), else ``{key: test}``.
+    """
+
+    cells: pd.DataFrame
+    test: AssociationTest | None = None
+    option_tests: Mapping[str, AssociationTest] = field(default_factory=lambda: MappingProxyType({}))
+
+    def tests_frame(self) -> pd.DataFrame:
+        """The tests of this table with columns :data:`TEST_COLUMNS`."""
+        if self.cells.empty or not self.option_tests:
+            return _empty_tests()
+        qid = str(self.cells["question_id"].iloc[0])
+        dim = str(self.cells["dimension"].iloc[0])
+        return _tests_frame([(qid, dim, key, t) for key, t in self.option_tests.items()])
+
+
+@dataclass(frozen=True)
+class TabulationResult:
+    """Every table of an edition: ``cells`` (:data:`CELL_COLUMNS`) and ``tests`` (:data:`TEST_COLUMNS`)."""
+
+    cells: pd.DataFrame
+    tests: pd.DataFrame
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _empty_tests() -> pd.DataFrame:
+    return _tests_frame([])
+
+
+def _tests_frame(rows: list[tuple[str, str, str, AssociationTest]]) -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "question_id": pd.Series([r[0] for r in rows], dtype=object),
+            "dimension": pd.Series([r[1] for r in rows], dtype=object),
+            "answer_key": pd.Series([r[2] for r in rows], dtype=object),
+            "test": pd.Series([r[3].test for r in rows], dtype=object),
+            "statistic": pd.Series([r[3].statistic for r in rows], dtype="float64"),
+            "df": pd.Series([r[3].df for r in rows], dtype="Int64"),
+            "pvalue": pd.Series([r[3].pvalue for r in rows], dtype="float64"),
+            "n": pd.Series([r[3].n for r in rows], dtype="int64"),
+            "min_expected": pd.Series([r[3].min_expected for r in rows], dtype="float64"),
+        },
+        columns=TEST_COLUMNS,
+    )
+
+
+def _require(frame: pd.DataFrame, columns: Iterable[str], what: str) -> None:
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        raise ValidationError(
+            f"{what}: column(s) {', '.join(missing)} missing from the processed frame",
+            [{"column": c, "problem": "missing"} for c in missing],
+        )
+
+
+def filter_mask(
+    frame: pd.DataFrame,
+    question: Question,
+    codebook: Codebook | None = None,
+    filter_question: Question | None = None,
+) -> np.ndarray:
+    """Rows to which ``question`` was asked, following its codebook filter.
+
+    Parameters
+    ----------
+    frame
+        Processed frame holding the filter question's column.
+    question
+        The question tabulated.
+    codebook, filter_question
+        Where to find the filter question (``codebook.question(question.filter.question)``),
+        unless given directly.
+
+    Returns
+    -------
+    numpy.ndarray
+        Boolean mask; all ``True`` without a filter.
+    """
+    if question.filter is None:
+        return np.ones(len(frame), dtype=bool)
+    if filter_question is None:
+        if codebook is None:
+            raise CodebookError(
+                f"question {question.id}: it is filtered on {question.filter.question}; pass the codebook"
+            )
+        filter_question = codebook.question(question.filter.question)
+    if not filter_question.is_categorical:
+        raise CodebookError(
+            f"question {question.id}: filter question {filter_question.id} is of type "
+            f"{filter_question.type}, only single/ordinal/band filters are supported"
+        )
+    _require(frame, [filter_question.harmonised], f"question {question.id} (filter on {filter_question.id})")
+    labels = [filter_question.label_of(k) for k in question.filter.keys]
+    return frame[filter_question.harmonised].isin(labels).to_numpy(dtype=bool)
+
+
+def _answer_codes(series: pd.Series, labels: list[str], what: str) -> np.ndarray:
+    """Integer codes of a categorical answer in ``labels`` order (-1 = missing)."""
+    if isinstance(series.dtype, pd.CategoricalDtype) and list(series.cat.categories) == labels:
+        return series.cat.codes.to_numpy(dtype=np.int64)
+    values = series.astype(object).where(series.notna(), None)
+    unknown = series.notna().to_numpy() & ~values.isin(labels).to_numpy()
+    if unknown.any():
+        bad = sorted({str(v) for v in values[unknown]})
+        raise ValidationError(
+            f"{what}: value(s) not among the codebook labels: {', '.join(bad)}",
+            [{"column": series.name, "value": v, "problem": "unknown label"} for v in bad],
+        )
+    return np.asarray(pd.Categorical(values, categories=labels).codes, dtype=np.int64)
+
+
+def _dimension_codes(series: pd.Series) -> tuple[np.ndarray, list[str]]:
+    """Codes (-1 = missing) and French labels of a dimension column."""
+    if isinstance(series.dtype, pd.CategoricalDtype):
+        return series.cat.codes.to_numpy(dtype=np.int64), [str(c) for c in series.cat.categories]
+    values = series.dropna().unique()
+    labels = sorted(str(v) for v in values)
+    as_text = series.astype(object).where(series.notna(), None).map(lambda v: None if v is None else str(v))
+    cat = pd.Categorical(as_text, categories=labels)
+    return np.asarray(cat.codes, dtype=np.int64), labels
+
+
+def _float_matrix(frame: pd.DataFrame, columns: Sequence[str]) -> np.ndarray:
+    """Columns as a float matrix, missing → NaN (nullable dtypes included)."""
+    if not columns:
+        return np.empty((len(frame), 0))
+    return np.column_stack([frame[c].to_numpy(dtype=float, na_value=np.nan) for c in columns])
+
+
+def _pct_ci(
+    count: np.ndarray, base: np.ndarray, eff: np.ndarray, confidence: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Share in percent and its Wilson interval (effective base for weighted data)."""
+    count, base, eff = np.broadcast_arrays(count, base, eff)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        share = np.where(base > 0, count / np.where(base > 0, base, 1.0), np.nan)
+    low, high = wilson_interval(share * eff, eff, confidence)
+    return share * 100, low * 100, high * 100
+
+
+def _rescale(table: np.ndarray, weights: np.ndarray | None) -> np.ndarray:
+    """Weighted table rescaled to the Kish effective base of ``weights`` (unchanged unweighted)."""
+    total = table.sum()
+    if weights is None or total <= 0:
+        return table
+    return table * (effective_base(weights) / total)
+
+
+@dataclass(frozen=True)
+class _Context:
+    question: Question
+    dimension: str
+    col_labels: list[str]
+    weighted: bool
+
+    def block(
+        self,
+        statistic: str,
+        keys: Sequence[str],
+        labels: Sequence[str],
+        count: np.ndarray,
+        base: np.ndarray,
+        eff: np.ndarray,
+        value: np.ndarray,
+        low: np.ndarray,
+        high: np.ndarray,
+        ucount: np.ndarray,
+        ubase: np.ndarray,
+    ) -> pd.DataFrame:
+        """K answers × G columns as long rows, answer-major."""
+        k, g = len(keys), len(self.col_labels)
+        shape = (k, g)
+
+        def flat(a: np.ndarray) -> np.ndarray:
+            return np.broadcast_to(np.asarray(a, dtype=float), shape).ravel().copy()
+
+        n = k * g
+        q = self.question
+        data: dict[str, object] = {
+            "question_id": [q.id] * n,
+            "harmonised": [q.harmonised] * n,
+            "question_type": [q.type] * n,
+            "level": [q.level] * n,
+            "dimension": [self.dimension] * n,
+            "dimension_value": list(self.col_labels) * k,
+            "answer_key": [key for key in keys for _ in range(g)],
+            "answer_label": [lab for lab in labels for _ in range(g)],
+            "statistic": [statistic] * n,
+            "count": flat(count),
+            "base": flat(base),
+            "effective_base": flat(eff),
+            "value": flat(value),
+            "ci_low": flat(low),
+            "ci_high": flat(high),
+        }
+        columns = list(CELL_COLUMNS)
+        if self.weighted:
+            data["unweighted_count"] = flat(ucount)
+            data["unweighted_base"] = flat(ubase)
+            columns += WEIGHTED_COLUMNS
+        return pd.DataFrame(data, columns=columns)
+
+
+def _bincount2(rows: np.ndarray, cols: np.ndarray, k: int, g: int, weights: np.ndarray | None) -> np.ndarray:
+    return np.bincount(rows * g + cols, weights=weights, minlength=k * g).reshape(k, g).astype(float)
+
+
+# --------------------------------------------------------------------------- per type
+
+_Blocks = tuple[list[pd.DataFrame], dict[str, AssociationTest]]
+
+
+def _categorical(
+    ctx: _Context,
+    frame: pd.DataFrame,
+    gcodes: np.ndarray,
+    w: np.ndarray | None,
+    confidence: float,
+    test_kw: dict | None,
+) -> _Blocks:
+    q = ctx.question
+    labels = q.labels()
+    keys = [c.key for c in q.codes] + (["nsp"] if q.shows_nsp else [])
+    g_n = len(ctx.col_labels)
+    a = _answer_codes(frame[q.harmonised], labels, f"question {q.id} ({q.harmonised})")
+    ok = (a >= 0) & (gcodes >= 0)
+    a, g = a[ok], gcodes[ok]
+    wv = None if w is None else w[ok]
+    k = len(labels)
+    ucnt = _bincount2(a, g, k, g_n, None)
+    cnt = ucnt if wv is None else _bincount2(a, g, k, g_n, wv)
+    base, ubase = cnt.sum(axis=0), ucnt.sum(axis=0)
+    eff = base if wv is None else grouped_effective_base(g, wv, g_n)
+    blocks = [ctx.block(SHARE, keys, labels, cnt, base, eff, *_pct_ci(cnt, base, eff, confidence), ucnt, ubase)]
+
+    if q.type == "ordinal" and q.top2:
+        idx = [keys.index(key) for key in q.top2]
+        c2, u2 = cnt[idx].sum(axis=0, keepdims=True), ucnt[idx].sum(axis=0, keepdims=True)
+        lab = " + ".join(q.label_of(key) for key in q.top2)
+        pct = _pct_ci(c2, base, eff, confidence)
+        blocks.append(ctx.block(TOP2, ["top2"], [lab], c2, base, eff, *pct, u2, ubase))
+
+    n_sub = len(q.codes)
+    if q.type == "band" and q.cumulative:
+        cc, uc = np.cumsum(cnt[:n_sub], axis=0), np.cumsum(ucnt[:n_sub], axis=0)
+        sbase, usbase = cc[-1], uc[-1]
+        sub = a < n_sub
+        seff = sbase if wv is None else grouped_effective_base(g[sub], wv[sub], g_n)
+        clabels = [f"Cumul jusqu'à « {c.label} »" for c in q.codes]
+        pct = _pct_ci(cc, sbase, seff, confidence)
+        blocks.append(ctx.block(CUMULATIVE, keys[:n_sub], clabels, cc, sbase, seff, *pct, uc, usbase))
+
+    tests: dict[str, AssociationTest] = {}
+    if test_kw is not None:
+        table = _rescale(cnt[:n_sub], None if wv is None else wv[a < n_sub])
+        tests["all"] = association_test(table, **test_kw)
+    return blocks, tests
+
+
+def _answered(matrix: np.ndarray) -> np.ndarray:
+    return ~np.isnan(matrix).all(axis=1) if matrix.shape[1] else np.zeros(matrix.shape[0], dtype=bool)
+
+
+def _multiple(
+    ctx: _Context,
+    frame: pd.DataFrame,
+    gcodes: np.ndarray,
+    w: np.ndarray | None,
+    confidence: float,
+    test_kw: dict | None,
+) -> _Blocks:
+    q = ctx.question
+    cols = q.columns()
+    keys = [o.key for o in q.options]
+    labels = [o.label for o in q.options]
+    g_n, k = len(ctx.col_labels), len(keys)
+    m = _float_matrix(frame, cols)
+    ok = _answered(m) & (gcodes >= 0)
+    m, g = m[ok], gcodes[ok]
+    wv = None if w is None else w[ok]
+    ubase = np.bincount(g, minlength=g_n).astype(float)
+    base = ubase if wv is None else np.bincount(g, weights=wv, minlength=g_n)
+    eff = base if wv is None else grouped_effective_base(g, wv, g_n)
+    r, o = np.nonzero(m == 1)
+    ucnt = _bincount2(o, g[r], k, g_n, None)
+    cnt = ucnt if wv is None else _bincount2(o, g[r], k, g_n, wv[r])
+    blocks = [ctx.block(SHARE, keys, labels, cnt, base, eff, *_pct_ci(cnt, base, eff, confidence), ucnt, ubase)]
+    tests: dict[str, AssociationTest] = {}
+    if test_kw is not None:
+        for i, key in enumerate(keys):
+            table = _rescale(np.vstack([cnt[i], base - cnt[i]]), wv)
+            tests[key] = association_test(table, **test_kw)
+    return blocks, tests
+
+
+def _ranking(
+    ctx: _Context,
+    frame: pd.DataFrame,
+    gcodes: np.ndarray,
+    w: np.ndarray | None,
+    confidence: float,
+    test_kw: dict | None,
+) -> _Blocks:
+    q = ctx.question
+    cols = q.columns()
+    keys = [c.key for c in q.codes]
+    labels = [c.label for c in q.codes]
+    g_n, k = len(ctx.col_labels), len(keys)
+    m = _float_matrix(frame, cols)
+    ok = _answered(m) & (gcodes >= 0)
+    m, g = m[ok], gcodes[ok]
+    wv = None if w is None else w[ok]
+    ubase = np.bincount(g, minlength=g_n).astype(float)
+    base = ubase if wv is None else np.bincount(g, weights=wv, minlength=g_n)
+    eff = base if wv is None else grouped_effective_base(g, wv, g_n)
+    blocks = []
+    tests: dict[str, AssociationTest] = {}
+    first_cnt = None
+    for stat, hit in ((FIRST, m == 1), (TOP3, m <= 3)):
+        r, o = np.nonzero(hit)
+        ucnt = _bincount2(o, g[r], k, g_n, None)
+        cnt = ucnt if wv is None else _bincount2(o, g[r], k, g_n, wv[r])
+        if stat == FIRST:
+            first_cnt = cnt
+        pct = _pct_ci(cnt, base, eff, confidence)
+        blocks.append(ctx.block(stat, keys, labels, cnt, base, eff, *pct, ucnt, ubase))
+    # mean rank: groups = item × column
+    r, o = np.nonzero(~np.isnan(m))
+    grp = o * g_n + g[r]
+    mom = grouped_moments(m[r, o], grp, k * g_n, None if wv is None else wv[r])
+    low, high = t_interval(mom.mean, mom.sd, mom.effective_n, confidence)
+    shape = (k, g_n)
+    blocks.append(
+        ctx.block(
+            MEAN_RANK, keys, labels, mom.weight_sum.reshape(shape), base, eff,
+            mom.mean.reshape(shape), low.reshape(shape), high.reshape(shape), mom.n.reshape(shape), ubase,
+        )
+    )
+    if test_kw is not None and first_cnt is not None:
+        tests["first"] = association_test(_rescale(first_cnt, wv), **test_kw)
+    return blocks, tests
+
+
+def _numeric(
+    ctx: _Context,
+    frame: pd.DataFrame,
+    gcodes: np.ndarray,
+    w: np.ndarray | None,
+    confidence: float,
+    test_kw: dict | None,
+) -> _Blocks:
+    q = ctx.question
+    g_n = len(ctx.col_labels)
+    v = frame[q.harmonised].to_numpy(dtype=float, na_value=np.nan)
+    ok = np.isfinite(v) & (gcodes >= 0)
+    v, g = v[ok], gcodes[ok]
+    wv = None if w is None else w[ok]
+    mom = grouped_moments(v, g, g_n, wv)
+    med = grouped_median(v, g, g_n, wv)
+    low, high = t_interval(mom.mean, mom.sd, mom.effective_n, confidence)
+    nan = np.full(g_n, np.nan)
+    count = mom.weight_sum[None, :]
+    base, eff = mom.weight_sum, mom.effective_n
+    blocks = [
+        ctx.block(MEAN, [MEAN], ["Moyenne"], count, base, eff, mom.mean, low, high, mom.n, mom.n),
+        ctx.block(MEDIAN, [MEDIAN], ["Médiane"], count, base, eff, med, nan, nan, mom.n, mom.n),
+    ]
+    tests: dict[str, AssociationTest] = {}
+    if test_kw is not None:
+        tests["all"] = AssociationTest.not_applicable(int(v.size)) if wv is not None else kruskal_test(v, g, g_n)
+    return blocks, tests
+
+
+_HANDLERS = {
+    "single": _categorical,
+    "ordinal": _categorical,
+    "band": _categorical,
+    "multiple": _multiple,
+    "ranking": _ranking,
+    "numeric": _numeric,
+}
+
+
+# --------------------------------------------------------------------------- public API
+
+
+def tabulate_question(
+    frame: pd.DataFrame,
+    question: Question,
+    dimension: str | None,
+    *,
+    codebook: Codebook | None = None,
+    filter_question: Question | None = None,
+    weight: str | None = None,
+    confidence: float = 0.95,
+    min_expected: float = 5,
+    permutations: int = 9999,
+    seed: int | None = DEFAULT_SEED,
+    test: bool = True,
+) -> QuestionTable:
+    """Tabulate one question by one dimension (``None``: the « Ensemble » column).
+
+    Parameters
+    ----------
+    frame
+        Processed frame of the question's level (not modified).
+    question
+        Codebook question (any type but ``text``).
+    dimension
+        Name of a categorical column of ``frame``, or ``None`` for the total.
+    codebook, filter_question
+        Needed when the question has a filter (to find the filter question).
+    weight
+        Name of a weight column, or ``None`` (unweighted, the 2017 case).
+    confidence
+        Level of the confidence intervals.
+    min_expected, permutations, seed
+        Passed to :func:`barometre.stats.association_test`.
+    test
+        Whether to run the test of association (only with a dimension).
+
+    Returns
+    -------
+    QuestionTable
+        Long cells (see the module docstring) and the test(s) of association.
+    """
+    if question.type not in _HANDLERS:
+        raise ValueError(f"question {question.id}: type {question.type!r} is not tabulated")
+    needed = question.columns() if question.type in ("multiple", "ranking") else [question.harmonised]
+    _require(frame, needed, f"question {question.id} ({question.harmonised})")
+    mask = filter_mask(frame, question, codebook, filter_question)
+    sub = frame.loc[mask]
+    w = None
+    if weight is not None:
+        _require(frame, [weight], "weight")
+        w = sub[weight].to_numpy(dtype=float, na_value=np.nan)
+        if np.isnan(w).any() or (w < 0).any():
+            raise ValidationError(f"weight column {weight!r}: missing or negative weights")
+    if dimension is None:
+        gcodes = np.zeros(len(sub), dtype=np.int64)
+        col_labels = [ENSEMBLE_LABEL]
+        dim_name = ENSEMBLE_DIMENSION
+    else:
+        _require(frame, [dimension], f"dimension of question {question.id}")
+        gcodes, col_labels = _dimension_codes(sub[dimension])
+        dim_name = dimension
+    ctx = _Context(question, dim_name, col_labels, weight is not None)
+    test_kw = (
+        {"min_expected": min_expected, "permutations": permutations, "seed": seed}
+        if (test and dimension is not None)
+        else None
+    )
+    blocks, tests = _HANDLERS[question.type](ctx, sub, gcodes, w, confidence, test_kw)
+    cells = pd.concat(blocks, ignore_index=True)
+    main = None if question.type == "multiple" else next(iter(tests.values()), None)
+    return QuestionTable(cells=cells, test=main, option_tests=MappingProxyType(dict(tests)))
+
+
+def tabulate_level(
+    frame: pd.DataFrame,
+    questions: Iterable[Question],
+    dimensions: Sequence[str],
+    *,
+    codebook: Codebook | None = None,
+    weight: str | None = None,
+    confidence: float = 0.95,
+    min_expected: float = 5,
+    permutations: int = 9999,
+    seed: int | None = DEFAULT_SEED,
+) -> TabulationResult:
+    """Tabulate questions of one level by « Ensemble » and by each dimension.
+
+    Text questions are skipped, and a question is not crossed with itself
+    (e.g. ``collectivity_type`` by ``collectivity_type``).
+
+    Returns
+    -------
+    TabulationResult
+        Cells ordered by question (given order), dimension (« ensemble » first,
+        then ``dimensions`` order), statistic, answer, dimension value.
+    """
+    cells: list[pd.DataFrame] = []
+    tests: list[pd.DataFrame] = []
+    for q in questions:
+        if q.type not in TABULATED_TYPES:
+            continue
+        for dim in (None, *dimensions):
+            if dim is not None and dim == q.harmonised:
+                continue
+            qt = tabulate_question(
+                frame, q, dim, codebook=codebook, weight=weight, confidence=confidence,
+                min_expected=min_expected, permutations=permutations, seed=seed,
+            )
+            cells.append(qt.cells)
+            if dim is not None:
+                tests.append(qt.tests_frame())
+    columns = CELL_COLUMNS + (WEIGHTED_COLUMNS if weight is not None else [])
+    cell_frame = pd.concat(cells, ignore_index=True) if cells else pd.DataFrame(columns=columns)
+    test_frame = pd.concat([t for t in tests if not t.empty] or [_empty_tests()], ignore_index=True)
+    return TabulationResult(cells=cell_frame, tests=test_frame)
+
+
+def tabulate_edition(
+    frames: Mapping[str, pd.DataFrame],
+    codebook: Codebook,
+    dimensions: Mapping[str, Sequence[str]],
+    weight: str | None = None,
+    confidence: float = 0.95,
+    *,
+    min_expected: float = 5,
+    permutations: int = 9999,
+    seed: int | None = DEFAULT_SEED,
+) -> TabulationResult:
+    """Tabulate every question of an edition, level by level.
+
+    Parameters
+    ----------
+    frames
+        Processed frame by level (``respondent``, ``tool``, ``bp``); levels
+        without a frame are skipped.
+    codebook
+        The edition's codebook (question order, filters).
+    dimensions
+        Dimension columns by level (``tabulation.dimensions`` in the config).
+    weight
+        Weight column (``None`` for 2017), required in every frame when given.
+    confidence, min_expected, permutations, seed
+        As in :func:`tabulate_question`.
+
+    Returns
+    -------
+    TabulationResult
+        All cells and tests, in codebook question order; within a question,
+        by dimension (« ensemble » first, then ``dimensions[level]`` order),
+        statistic, answer and dimension value.
+    """
+    levels: list[str] = []
+    for q in codebook.questions:
+        if q.level not in levels:
+            levels.append(q.level)
+    cells: list[pd.DataFrame] = []
+    tests: list[pd.DataFrame] = []
+    for level in levels:
+        if level not in frames:
+            continue
+        res = tabulate_level(
+            frames[level], codebook.at_level(level), list(dimensions.get(level, [])),
+            codebook=codebook, weight=weight, confidence=confidence,
+            min_expected=min_expected, permutations=permutations, seed=seed,
+        )
+        if not res.cells.empty:
+            cells.append(res.cells)
+        if not res.tests.empty:
+            tests.append(res.tests)
+    columns = CELL_COLUMNS + (WEIGHTED_COLUMNS if weight is not None else [])
+    position = {q.id: i for i, q in enumerate(codebook.questions)}
+    if cells:
+        cell_frame = _in_codebook_order(pd.concat(cells, ignore_index=True), position)
+    else:
+        cell_frame = pd.DataFrame(columns=columns)
+    test_frame = _in_codebook_order(pd.concat(tests, ignore_index=True), position) if tests else _empty_tests()
+    return TabulationResult(cells=cell_frame, tests=test_frame)
+
+
+def _in_codebook_order(frame: pd.DataFrame, position: Mapping[str, int]) -> pd.DataFrame:
+    """Stable reordering of rows by the codebook position of their question."""
+    pos = frame["question_id"].map(lambda qid: position.get(qid, len(position))).to_numpy(dtype=np.int64)
+    return frame.iloc[np.argsort(pos, kind="stable")].reset_index(drop=True)
