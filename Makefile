@@ -1,0 +1,182 @@
+# Makefile of the barometre pipeline (GNU make >= 4).
+#
+#   make            list the targets (same as `make help`)
+#   make report     build the report: venv + pinned deps + system tools + snakemake
+#   make test       same set-up, then pytest
+#
+# Variables (override on the command line, e.g. `make report CORES=4`):
+#   PYTHON          interpreter used to create .venv (must be 3.11)   [python3]
+#   VENV            virtual environment directory                      [.venv]
+#   CORES           snakemake --cores                                  [2]
+#   SNAKEMAKE_ARGS  extra snakemake arguments                          []
+#   PYTEST_ARGS     extra pytest arguments, e.g. "-m 'not slow' -x"    []
+#   BENCH_ARGS      extra arguments of bench/run.py                    []
+#   SYSDEPS         install | check | skip — what to do about missing
+#                   system packages (install needs root + apt-get)    [install]
+
+SHELL := /bin/bash
+.SHELLFLAGS := -euo pipefail -c
+.DEFAULT_GOAL := help
+.DELETE_ON_ERROR:
+MAKEFLAGS += --no-builtin-rules
+
+# Reproducibility: every timestamp written into outputs (PDF metadata…) comes
+# from here — 2017-10-06, end of the 2017 fieldwork — unless already set.
+export SOURCE_DATE_EPOCH ?= 1507248000
+export PYTHONHASHSEED ?= 0
+export MPLBACKEND ?= Agg
+
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+CORES ?= 2
+SNAKEMAKE_ARGS ?=
+PYTEST_ARGS ?=
+BENCH_ARGS ?=
+SYSDEPS ?= install
+
+APT_PACKAGES := poppler-utils libpango-1.0-0 libpangoft2-1.0-0 fonts-dejavu-core fonts-liberation
+
+.PHONY: help install sysdeps report test lint dag clean distclean bench lock
+
+help: ## List the targets (default)
+	@echo "barometre — reproducible pipeline of the Baromètre de la démocratie locale numérique"
+	@echo
+	@echo "Targets:"
+	@grep -E '^[a-z][a-zA-Z_-]*:.*## ' $(MAKEFILE_LIST) | sed -E 's/^([^:]+):.*## (.*)$$/\1\t\2/' \
+	  | awk -F'\t' '{ printf "  make %-10s %s\n", $$1, $$2 }'
+	@echo
+	@echo "Variables: CORES=$(CORES) PYTEST_ARGS='$(PYTEST_ARGS)' SNAKEMAKE_ARGS='$(SNAKEMAKE_ARGS)'"
+	@echo "           SYSDEPS=$(SYSDEPS) (install|check|skip) PYTHON=$(PYTHON) VENV=$(VENV)"
+	@echo "           SOURCE_DATE_EPOCH=$(SOURCE_DATE_EPOCH)"
+
+# --------------------------------------------------------------------------
+# Python environment
+# --------------------------------------------------------------------------
+$(BIN)/python:
+	@echo "==> creating the virtual environment $(VENV) with $(PYTHON)"
+	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found; install Python 3.11 or run make PYTHON=/path/to/python3.11" >&2; exit 1; }
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info[:2] == (3, 11) else "error: Python 3.11 is required (requirements.lock is resolved for it), $(PYTHON) is %d.%d; run make PYTHON=python3.11 ..." % sys.version_info[:2])'
+	@if [ -e "$(VENV)" ]; then echo "error: $(VENV) exists but has no bin/python; remove it (make distclean) and retry" >&2; exit 1; fi
+	$(PYTHON) -m venv $(VENV) || { rm -rf -- "$(VENV)"; echo "error: '$(PYTHON) -m venv' failed; on Debian/Ubuntu install the venv module: apt-get install python3-venv" >&2; exit 1; }
+
+# Reinstalled only when requirements.lock or pyproject.toml change.
+$(STAMP): requirements.lock pyproject.toml | $(BIN)/python
+	@echo "==> installing the pinned dependencies (requirements.lock) into $(VENV)"
+	$(BIN)/python -m pip install --disable-pip-version-check -r requirements.lock
+	$(BIN)/python -m pip install --disable-pip-version-check -e . --no-deps
+	$(BIN)/python -m pip check
+	@touch $@
+
+install: $(STAMP) ## Create .venv if missing and install the pinned dependencies
+
+# --------------------------------------------------------------------------
+# System tools. Shell script run with: bash -c "$$SYSDEPS_SH" sysdeps <what>
+#   <what> = core      poppler-utils (pdftotext, pdftoppm), Pango, fonts
+#            graphviz  dot
+# --------------------------------------------------------------------------
+define SYSDEPS_SH
+set -euo pipefail
+what="$$1"
+has_lib() { $(PYTHON) -c 'import ctypes, sys; ctypes.CDLL(sys.argv[1])' "$$1" 2>/dev/null; }
+has_font() { { command -v fc-list >/dev/null && fc-list | grep -qi "$$1"; } || [ -d "$$2" ]; }
+missing() {
+  local need=()
+  if [ "$$what" = core ]; then
+    { command -v pdftotext && command -v pdftoppm; } >/dev/null || need+=(poppler-utils)
+    has_lib libpango-1.0.so.0 || need+=(libpango-1.0-0)
+    has_lib libpangoft2-1.0.so.0 || need+=(libpangoft2-1.0-0)
+    has_font "DejaVu Sans" /usr/share/fonts/truetype/dejavu || need+=(fonts-dejavu-core)
+    has_font "Liberation" /usr/share/fonts/truetype/liberation || need+=(fonts-liberation)
+  else
+    command -v dot >/dev/null || need+=(graphviz)
+  fi
+  echo "$${need[*]:-}"
+}
+if [ "$(SYSDEPS)" = skip ]; then echo "==> SYSDEPS=skip: not checking system packages ($$what)"; exit 0; fi
+need="$$(missing)"
+if [ -z "$$need" ]; then echo "==> system packages OK ($$what)"; exit 0; fi
+if [ "$$what" = core ]; then packages="$(APT_PACKAGES)"; else packages="graphviz"; fi
+echo "==> missing system packages: $$need"
+if [ "$(SYSDEPS)" = install ] && [ "$$(id -u)" -eq 0 ] && command -v apt-get >/dev/null; then
+  echo "+ apt-get update && apt-get install -y $$packages"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update && apt-get install -y $$packages
+  need="$$(missing)"
+  if [ -z "$$need" ]; then echo "==> system packages OK ($$what)"; exit 0; fi
+  echo "error: still missing after apt-get install: $$need" >&2; exit 1
+fi
+echo "error: missing system packages: $$need" >&2
+echo "       install them as root:  apt-get update && apt-get install -y $$packages" >&2
+echo "       (or run: make ... SYSDEPS=skip to go on without them)" >&2
+exit 1
+endef
+export SYSDEPS_SH
+
+sysdeps: ## Check poppler-utils, Pango and fonts; apt-get install them if root
+	@bash -c "$$SYSDEPS_SH" sysdeps core
+
+# --------------------------------------------------------------------------
+# Pipeline
+# --------------------------------------------------------------------------
+report: $(STAMP) sysdeps ## Build the report: snakemake --cores CORES SNAKEMAKE_ARGS
+	$(BIN)/snakemake --cores $(CORES) $(SNAKEMAKE_ARGS)
+
+# pytest exit codes pass through unchanged: 1 (failures) and 5 (no test
+# collected: a broken testpaths or selection must never look green) fail the build.
+test: $(STAMP) sysdeps ## Run the test suite: pytest PYTEST_ARGS (exit code unchanged)
+	@echo "+ $(BIN)/python -m pytest $(PYTEST_ARGS)"
+	@rc=0; $(BIN)/python -m pytest $(PYTEST_ARGS) || rc=$$?; \
+	if [ $$rc -eq 5 ]; then echo "error: pytest collected no tests (exit 5); check testpaths in pyproject.toml and PYTEST_ARGS" >&2; fi; \
+	exit $$rc
+
+lint: $(STAMP) ## Lint the workflow: snakemake --lint
+	$(BIN)/snakemake --lint
+
+dag: $(STAMP) ## Draw the rule graph to docs/rulegraph.svg (needs graphviz)
+	@bash -c "$$SYSDEPS_SH" sysdeps graphviz
+	@mkdir -p docs
+	$(BIN)/snakemake --rulegraph | dot -Tsvg -o docs/rulegraph.svg.tmp
+	@mv docs/rulegraph.svg.tmp docs/rulegraph.svg
+	@echo "==> wrote docs/rulegraph.svg"
+
+bench: $(STAMP) sysdeps ## Run the benchmarks: bench/run.py BENCH_ARGS
+	@test -f bench/run.py || { echo "error: bench/run.py does not exist yet" >&2; exit 1; }
+	$(BIN)/python bench/run.py $(BENCH_ARGS)
+
+# --------------------------------------------------------------------------
+# Housekeeping
+# --------------------------------------------------------------------------
+# Outputs only: results/ and data/processed/ are emptied (their .gitkeep kept).
+# data/raw/ is never touched.
+clean: ## Remove pipeline outputs (results/, data/processed/); never data/raw/
+	@for dir in results data/processed; do \
+	  if [ -d "$$dir" ]; then \
+	    echo "==> removing the contents of $$dir/ (keeping .gitkeep)"; \
+	    find "$$dir" -mindepth 1 -maxdepth 1 ! -name .gitkeep -exec rm -rf -- {} +; \
+	  fi; \
+	done
+
+distclean: clean ## clean + remove .venv, .snakemake and caches
+	rm -rf -- "$(VENV)" .snakemake .pytest_cache .hypothesis src/*.egg-info
+	find . -path ./data/raw -prune -o -type d -name __pycache__ -prune -exec rm -rf -- {} +
+
+# Regenerates the full pin in a throw-away venv (needs network or a PyPI mirror).
+lock: ## Re-resolve requirements.txt into requirements.lock (clean venv)
+	@tmp="$$(mktemp -d)"; trap 'rm -rf -- "$$tmp"' EXIT; \
+	echo "+ $(PYTHON) -m venv $$tmp/venv && pip install -r requirements.txt && pip freeze"; \
+	$(PYTHON) -m venv "$$tmp/venv"; \
+	"$$tmp/venv/bin/python" -m pip install --disable-pip-version-check -q -r requirements.txt; \
+	{ \
+	  echo "# Full pin of the barometre environment: the direct dependencies of"; \
+	  echo "# requirements.txt and every transitive dependency, for CPython 3.11 on Linux"; \
+	  echo "# x86_64. Install with:"; \
+	  echo "#     python -m pip install -r requirements.lock"; \
+	  echo "# Generated by \`make lock\`: \`pip install -r requirements.txt\` in a clean"; \
+	  echo "# Python 3.11 venv, then \`pip freeze\` (pip, setuptools and wheel are not listed)."; \
+	  echo "# Do not edit by hand; change requirements.txt and run \`make lock\`."; \
+	  "$$tmp/venv/bin/python" -m pip freeze --disable-pip-version-check; \
+	} > requirements.lock.tmp; \
+	mv requirements.lock.tmp requirements.lock; \
+	echo "==> wrote requirements.lock ($$(grep -vc '^#' requirements.lock) packages)"

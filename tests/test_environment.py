@@ -1,0 +1,192 @@
+"""The environment is pinned once and the pins agree everywhere.
+
+requirements.txt (direct deps, ``==``) ⊂ requirements.lock (full pin), the
+``pip:`` section of environment.yml is exactly requirements.txt, pyproject.toml
+names nothing unpinned, and the interpreter running the tests has exactly the
+pinned versions installed.
+"""
+from __future__ import annotations
+
+import importlib.metadata as metadata
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+REQUIREMENTS = ROOT / "requirements.txt"
+LOCK = ROOT / "requirements.lock"
+ENVIRONMENT = ROOT / "environment.yml"
+PYPROJECT = ROOT / "pyproject.toml"
+MAKEFILE = ROOT / "Makefile"
+CI_RUN = ROOT / ".ci" / "run"
+
+#: The direct dependencies the project has decided on (brief of the environment).
+DIRECT = {
+    "pandas", "numpy", "scipy", "pyreadstat", "statsmodels", "matplotlib", "seaborn",
+    "snakemake", "jinja2", "weasyprint", "pandera", "pyarrow", "openpyxl", "pyyaml",
+    "jsonschema", "pytest", "hypothesis", "snakemake-executor-plugin-slurm",
+}
+
+_PIN = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)==([A-Za-z0-9.!+_-]+)$")
+
+
+def normalize(name: str) -> str:
+    """PEP 503 normalised project name."""
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def parse_pins(lines: list[str], source: str) -> dict[str, str]:
+    """``name==version`` lines -> {normalised name: version}; anything else fails."""
+    pins: dict[str, str] = {}
+    for number, raw in enumerate(lines, start=1):
+        line = raw.split("#", 1)[0].strip()
+        if not line:
+            continue
+        match = _PIN.match(line)
+        assert match, f"{source}:{number}: not an exact pin 'name==version': {raw.strip()!r}"
+        name = normalize(match.group(1))
+        assert name not in pins, f"{source}:{number}: {name} pinned twice"
+        pins[name] = match.group(2)
+    return pins
+
+
+@pytest.fixture(scope="module")
+def requirements() -> dict[str, str]:
+    return parse_pins(REQUIREMENTS.read_text(encoding="utf-8").splitlines(), REQUIREMENTS.name)
+
+
+@pytest.fixture(scope="module")
+def lock() -> dict[str, str]:
+    return parse_pins(LOCK.read_text(encoding="utf-8").splitlines(), LOCK.name)
+
+
+@pytest.fixture(scope="module")
+def environment() -> dict:
+    return yaml.safe_load(ENVIRONMENT.read_text(encoding="utf-8"))
+
+
+@pytest.fixture(scope="module")
+def conda_pip_pins(environment) -> dict[str, str]:
+    sections = [d["pip"] for d in environment["dependencies"] if isinstance(d, dict) and "pip" in d]
+    assert len(sections) == 1, "environment.yml must have exactly one pip: section"
+    return parse_pins([str(item) for item in sections[0]], f"{ENVIRONMENT.name} pip:")
+
+
+# --------------------------------------------------------------------------
+# Files agree with each other
+# --------------------------------------------------------------------------
+def test_requirements_are_exactly_the_direct_dependencies(requirements):
+    assert set(requirements) == DIRECT
+
+
+def test_environment_yml_header(environment):
+    assert environment["name"] == "barometre"
+    assert environment["channels"] == ["conda-forge"]
+    conda = [d for d in environment["dependencies"] if not isinstance(d, dict)]
+    assert "python=3.11" in conda
+    assert set(conda) <= {"python=3.11", "pip"}, f"unexpected conda packages: {conda}"
+
+
+def test_environment_yml_pip_section_is_requirements_txt(requirements, conda_pip_pins):
+    assert conda_pip_pins == requirements
+
+
+def test_lock_contains_every_direct_dependency_at_the_same_version(requirements, lock):
+    missing = sorted(set(requirements) - set(lock))
+    assert not missing, f"direct dependencies absent from {LOCK.name}: {missing}"
+    differ = {n: (v, lock[n]) for n, v in requirements.items() if lock[n] != v}
+    assert not differ, f"requirements.txt vs requirements.lock: {differ}"
+
+
+def test_lock_is_a_full_pin(lock):
+    # pip freeze leaves out the installer itself; the lock must not pin it either
+    assert not {"pip", "setuptools", "wheel"} & set(lock)
+    assert len(lock) > len(DIRECT)
+
+
+def test_pyproject_dependencies_are_pinned(requirements):
+    project = tomllib.loads(PYPROJECT.read_text(encoding="utf-8"))["project"]
+    names = [normalize(re.split(r"[\s<>=!~;\[]", d, maxsplit=1)[0]) for d in project["dependencies"]]
+    for extra in project.get("optional-dependencies", {}).values():
+        names += [normalize(re.split(r"[\s<>=!~;\[]", d, maxsplit=1)[0]) for d in extra]
+    assert set(names) == set(requirements), "pyproject.toml and requirements.txt name different packages"
+
+
+def test_pyproject_pytest_configuration():
+    config = tomllib.loads(PYPROJECT.read_text(encoding="utf-8"))
+    pytest_cfg = config["tool"]["pytest"]["ini_options"]
+    assert pytest_cfg["testpaths"] == ["tests"]
+    assert pytest_cfg["pythonpath"] == ["src"]
+    markers = {m.split(":", 1)[0] for m in pytest_cfg["markers"]}
+    assert {"slow", "e2e"} <= markers
+    assert config["tool"]["setuptools"]["packages"]["find"]["where"] == ["src"]
+
+
+# --------------------------------------------------------------------------
+# The running interpreter is the pinned environment
+# --------------------------------------------------------------------------
+def test_python_is_3_11():
+    assert sys.version_info[:2] == (3, 11), sys.version
+
+
+def _installed(name: str) -> str | None:
+    try:
+        return metadata.version(name)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def test_installed_direct_dependencies_match_the_pins(requirements):
+    wrong = {n: (v, _installed(n)) for n, v in requirements.items() if _installed(n) != v}
+    assert not wrong, f"pinned vs installed (run `make install`): {wrong}"
+
+
+def test_installed_transitive_dependencies_match_the_lock(lock):
+    wrong = {n: (v, _installed(n)) for n, v in lock.items() if _installed(n) != v}
+    assert not wrong, f"locked vs installed (run `make install`): {wrong}"
+
+
+# --------------------------------------------------------------------------
+# Build entry points
+# --------------------------------------------------------------------------
+def test_makefile_source_date_epoch_matches_config():
+    match = re.search(r"^export SOURCE_DATE_EPOCH \?= (\d+)$", MAKEFILE.read_text(encoding="utf-8"), re.M)
+    assert match and match.group(1) == "1507248000"
+    config_file = ROOT / "config.yaml"
+    if not config_file.exists():
+        pytest.skip("no config.yaml")
+    epoch = (yaml.safe_load(config_file.read_text(encoding="utf-8")) or {}).get("report", {}).get(
+        "source_date_epoch"
+    )
+    if epoch is None:
+        pytest.skip("config.yaml has no report.source_date_epoch")
+    assert int(match.group(1)) == int(epoch)
+
+
+@pytest.mark.skipif(shutil.which("make") is None, reason="GNU make not installed")
+def test_make_help_lists_the_targets():
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MAKE")}
+    out = subprocess.run(["make", "-s", "-C", str(ROOT)], capture_output=True, text=True, env=env, check=True)
+    for target in ("help", "report", "test", "lint", "dag", "clean", "bench"):
+        assert re.search(rf"^  make {target} +\S", out.stdout, re.M), f"`make help` lacks {target}"
+
+
+def test_ci_script_is_strict_and_executable():
+    text = CI_RUN.read_text(encoding="utf-8")
+    assert text.startswith("#!/usr/bin/env bash")
+    assert "set -euo pipefail" in text
+    assert os.access(CI_RUN, os.X_OK), ".ci/run must be executable"
+    if shutil.which("bash"):
+        subprocess.run(["bash", "-n", str(CI_RUN)], check=True)
+
+
+def test_gitkeep_files_exist():
+    assert (ROOT / "results" / ".gitkeep").is_file()
+    assert (ROOT / "data" / "processed" / ".gitkeep").is_file()
