@@ -1,0 +1,54 @@
+REPORT_TEMPLATES = sorted(str(p) for p in Path(workflow.basedir, "report_templates").glob("*") if p.is_file())
+REPORT_TEMPLATES = [str(Path(p).relative_to(workflow.basedir)) for p in REPORT_TEMPLATES]
+
+
+rule plot_charts:
+    """Tables (« Ensemble » cells) + named figures → one SVG per chart and charts.json (title, alt text, caption)."""
+    input:
+        tables="results/{edition}/tables",
+        figures="results/{edition}/figures.csv",
+        codebook=codebook_of,
+        published=published_of,
+        script="scripts/plot_charts.py",
+    output:
+        charts=directory("results/{edition}/charts"),
+    params:
+        config=config,
+    log:
+        "logs/{edition}/plot_charts.log",
+    resources:
+        mem_mb=1500,
+    threads: 1
+    conda:
+        "../environment.yml"
+    script:
+        "../scripts/plot_charts.py"
+
+
+rule render_report:
+    """Figures, tables, charts, provenance, cleaning log → self-contained HTML report and its PDF (WeasyPrint)."""
+    input:
+        figures="results/{edition}/figures.csv",
+        conformity="results/{edition}/conformity.txt",
+        tables="results/{edition}/tables",
+        charts="results/{edition}/charts",
+        provenance="results/{edition}/provenance.json",
+        cleaning_log="data/processed/{edition}/cleaning_log.csv",
+        codebook=codebook_of,
+        published=published_of,
+        templates=REPORT_TEMPLATES,
+        script="scripts/render_report.py",
+    output:
+        html="results/{edition}/rapport_{edition}.html",
+        pdf="results/{edition}/rapport_{edition}.pdf",
+    params:
+        config=config,
+    log:
+        "logs/{edition}/render_report.log",
+    resources:
+        mem_mb=3000,
+    threads: 1
+    conda:
+        "../environment.yml"
+    script:
+        "../scripts/render_report.py"

@@ -1,0 +1,332 @@
+"""Unit tests of the report rendering (barometre.render) on small fixture data.
+
+The fixture (see ``test_charts.build_fixture``) is tabulated and computed by the
+project's own code; these tests check that every printed figure equals
+``figures.csv``, that autoescape is really on, that the HTML is self-contained,
+that the PDF fetcher refuses anything outside the project, and that two
+renders are byte-identical.
+"""
+from __future__ import annotations
+
+import html as htmlmod
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+from barometre import fr
+from barometre.charts import draw_charts, read_cells, read_figures, write_charts
+from barometre.codebook import load_codebook
+from barometre.quantifiers import quantifier_holds
+from barometre.render import (
+    MAIN_TEMPLATE,
+    URLRefusedError,
+    check_url,
+    date_period,
+    format_bound,
+    make_environment,
+    nbsp_thousands,
+    pdf_identifier,
+    print_html,
+    project_url_fetcher,
+    protect_inclusive_words,
+    quantified_phrase,
+    render_report,
+    run_render_report,
+    write_pdf,
+)
+from test_charts import CODEBOOK, FREE_TEXT, PUBLISHED, build_fixture
+
+KEY_FIGURES = ("R01", "R02", "R04", "R05", "F01", "F03", "F05", "F09", "F13", "B01.territories", "B01.population")
+SECTION_ORDER = [
+    "Chiffres clés", "Méthodologie", "Présentation des répondants",
+    "Une timide normalisation des usages du numérique", "Des usages tournés vers la communication",
+    "Une relation paradoxale aux acteurs du numérique", "Une connaissance limitée des pratiques et de leurs effets",
+    "Des dispositifs qui s'installent", "Focus sur les budgets participatifs",
+    "Annexe A – Conformité avec l'édition publiée", "Annexe B – Tableaux croisés", "Annexe C – Glossaire",
+]
+
+
+def _prepare(root: Path, synthetic: bool = True, figures_hook=None) -> dict:
+    fx = build_fixture(root, synthetic=synthetic)
+    if figures_hook is not None:
+        table = pd.read_csv(fx["figures"], keep_default_na=False, na_values=[""])
+        figures_hook(table)
+        table.to_csv(fx["figures"], index=False)
+    codebook = load_codebook(CODEBOOK)
+    published = yaml.safe_load(PUBLISHED.read_text(encoding="utf-8"))
+    charts = draw_charts(cells=read_cells(fx["cells"]), figures=read_figures(fx["figures"]), codebook=codebook,
+                         published=published, edition="2017", synthetic=synthetic)
+    write_charts(charts, fx["results"] / "charts", "2017", synthetic)
+    fx["charts"] = fx["results"] / "charts"
+    return fx
+
+
+def _render(fx: dict) -> str:
+    return render_report(
+        "2017", figures=fx["figures"], cells=fx["cells"], charts_dir=fx["charts"], provenance=fx["provenance"],
+        cleaning_log=fx["cleaning_log"], config=fx["config"], codebook=fx["codebook"], published=fx["published"],
+    )
+
+
+@pytest.fixture(scope="module")
+def fx(tmp_path_factory) -> dict:
+    return _prepare(tmp_path_factory.mktemp("render"))
+
+
+@pytest.fixture(scope="module")
+def report(fx) -> str:
+    return _render(fx)
+
+
+def _spans(html: str) -> list[dict]:
+    out = []
+    for m in re.finditer(r'<span class="fig" ([^>]*)>(.*?)</span>', html):
+        attrs = dict(re.findall(r'data-([a-z]+)="([^"]*)"', m.group(1)))
+        attrs = {k: htmlmod.unescape(v) for k, v in attrs.items()}
+        attrs["text"] = htmlmod.unescape(m.group(2))
+        out.append(attrs)
+    return out
+
+
+def _visible_text(html: str) -> str:
+    body = re.sub(r"<svg\b.*?</svg>", " ", html, flags=re.S)
+    body = re.sub(r"<head\b.*?</head>", " ", body, flags=re.S)
+    return htmlmod.unescape(re.sub(r"<[^>]+>", "", body))
+
+
+# --------------------------------------------------------------------------- figures printed = figures.csv
+
+
+def test_every_printed_figure_equals_figures_csv(fx, report):
+    table = read_figures(fx["figures"]).set_index("key")
+    spans = _spans(report)
+    assert len(spans) > 60
+    for s in spans:
+        key, kind, text = s["fig"], s["kind"], s["text"]
+        if key.startswith("cell:"):
+            continue
+        row = table.loc[key]
+        if kind == "pct":
+            assert text == fr.format_percent(row["value"], int(s.get("decimals", 1))), key
+        elif kind == "n":
+            expected = row["value"] if row["measure"] in ("count", "distinct", "sum") else row["numerator"]
+            assert text == fr.format_number(expected), key
+        elif kind == "base":
+            assert text == fr.format_number(row["denominator"]), key
+        elif kind == "large":
+            assert text == fr.format_large(row["value"]), key
+        elif kind == "points":
+            assert text == fr.format_decimal(abs(row["value"]), int(s.get("decimals", 1))), key
+        elif kind == "quant":
+            assert quantifier_holds(s["phrase"], row["value"]), (key, s["phrase"], row["value"])
+            assert s["phrase"] in text
+        elif kind == "ci":
+            assert text == fr.format_range(row["ci_low"], row["ci_high"]), key
+        else:
+            pytest.fail(f"unknown span kind {kind}")
+
+
+def test_cell_figures_equal_cells_csv(fx, report):
+    cells = read_cells(fx["cells"])
+    for s in _spans(report):
+        if not s["fig"].startswith("cell:"):
+            continue
+        _, harmonised, key, stat = s["fig"].split(":")
+        c = cells[(cells.harmonised == harmonised) & (cells.answer_key == key) & (cells.statistic == stat)
+                  & (cells.dimension == "ensemble")].iloc[0]
+        assert s["text"] == ("s" if c["suppressed"] else fr.format_percent(c["value"], 1))
+
+
+def test_key_figures_section(fx, report):
+    section = re.search(r'<section id="chiffres-cles".*?</section>', report, re.S).group(0)
+    table = read_figures(fx["figures"]).set_index("key")
+    keys = {s["fig"] for s in _spans(section)}
+    assert set(KEY_FIGURES) <= keys
+    text = _visible_text(section)
+    assert fr.format_number(table.loc["R01", "value"]) in text
+    for key in ("R04", "R05", "F01", "F03", "F05", "F09", "F13"):
+        assert fr.format_percent(table.loc[key, "value"], 1) in text, key
+    assert fr.format_large(table.loc["B01.population", "value"]) in text
+
+
+def test_sections_in_order_with_charts(fx, report):
+    text = _visible_text(report)
+    positions = [text.find(f"\n{h}") if text.find(f"\n{h}") >= 0 else text.find(h) for h in SECTION_ORDER]
+    body_positions = []
+    for h in SECTION_ORDER:  # skip the table of contents: search after it
+        toc_end = text.find("Annexe C – Glossaire") + 1
+        body_positions.append(text.find(h, toc_end))
+    assert all(p >= 0 for p in positions) and all(p > 0 for p in body_positions), list(zip(SECTION_ORDER, body_positions))
+    assert body_positions == sorted(body_positions)
+    chart_ids = re.findall(r'data-chart="([A-Z0-9]+)"', report)
+    published = [c for c in chart_ids if c.startswith("C")]
+    assert published == [f"C0{i}" for i in range(1, 9)]
+    pub = yaml.safe_load(PUBLISHED.read_text(encoding="utf-8"))
+    last = -1
+    for c in pub["charts"]:
+        pos = report.find(f"<figcaption><span class=\"chart-num\"></span>{htmlmod.escape(c['title'], quote=False)}</figcaption>")
+        if pos < 0:  # apostrophes are escaped by jinja as &#39;
+            pos = report.find(str(__import__("markupsafe").escape(c["title"])))
+        assert pos > last, c["id"]
+        last = pos
+
+
+def test_synthetic_banner_and_french_formats(fx, report):
+    text = _visible_text(report)
+    assert "Données synthétiques : reconstruction documentée, ne pas citer comme résultats réels" in text
+    assert "du 15 juin au 6 octobre 2017" in text
+    assert "\u202f%" in text and re.search(r"\d\.\d\s*%", text) is None  # decimal comma, never a point
+    assert "0123456789ab" in text  # commit, shortened
+    assert "aaaaaaaaaaaaaaaa…" in text  # sha256 of a raw file, shortened
+    assert "Réponse de test" in text  # exclusions by reason
+
+
+def test_not_synthetic_has_no_banner(tmp_path):
+    fx = _prepare(tmp_path, synthetic=False)
+    text = _visible_text(_render(fx))
+    assert "ne pas citer comme résultats réels" not in text
+    assert "Données synthétiques" not in text
+
+
+def test_conformity_and_contradictions(fx, report):
+    table = read_figures(fx["figures"])
+    annex = re.search(r'<section id="annexe-conformite".*?</section>', report, re.S).group(0)
+    for key in table["key"]:
+        assert f'data-figure="{key}"' in annex, key
+    text = _visible_text(annex)
+    pub = yaml.safe_load(PUBLISHED.read_text(encoding="utf-8"))
+    r03 = next(f for f in pub["figures"] if f["id"] == "R03")
+    t01 = next(f for f in pub["figures"] if f["id"] == "T01")
+    assert fr.format_number(sum(r03["value"].values())) in text  # 92, computed from the reference, not typed
+    assert fr.format_number(sum(t01["value"].values())) in text  # 39
+    for marker in ("X01", "X10", "F01", "F03", "F13", "F02", "près d'un tiers", "plus d'un tiers"):
+        assert marker in text
+
+
+def test_cross_tables_publishable_only(fx, report):
+    cells = read_cells(fx["cells"])
+    annex = re.search(r'<section id="annexe-tableaux".*?</section>', report, re.S).group(0)
+    assert annex.count("<table") >= 20
+    assert "s</td>" in annex  # some secret cells in the fixture
+    assert "small-base" in annex
+    # a suppressed cell value is never printed in its table
+    supp = cells[(cells["suppressed"]) & (cells["dimension"] != "ensemble")]
+    assert len(supp) > 0
+    # free text never enters the report
+    assert "TEXTE-LIBRE" not in report and FREE_TEXT not in report
+
+
+# --------------------------------------------------------------------------- safety
+
+
+def test_autoescape_on_for_template_names():
+    env = make_environment()
+    for name in (MAIN_TEMPLATE, "base.html.j2", "_cover.html.j2", "x.html", "y.j2", "z.txt"):
+        assert env.autoescape(name) is True, name
+    assert env.from_string("{{ x }}").render(x="<b>") == "&lt;b&gt;"
+
+
+def test_injected_definition_renders_inertly(tmp_path):
+    evil = "<script>alert(1)</script> {{7*7}} {% raw %}"
+
+    def hook(table):
+        table.loc[table["id"] == "F01", "definition"] = evil
+        table.loc[table["id"] == "F01", "reading"] = evil
+
+    fx = _prepare(tmp_path, figures_hook=hook)
+    html = _render(fx)
+    assert "<script" not in html.lower()
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+    row = re.search(r'<tr data-figure="F01">.*?</tr>', html, re.S).group(0)
+    assert "{{7*7}}" in row and "{% raw %}" in row and "49" not in row
+    assert "&lt;script&gt;" in row
+
+
+def test_html_self_contained(report):
+    low = report.lower()
+    assert "<script" not in low
+    assert "<link" not in low and "@import" not in low
+    assert not re.search(r'\b(src|href)="(https?:)?//', report)
+    assert "url(http" not in low and "@font-face" not in low
+    assert report.count("<svg") >= 8 and 'role="img"' in report and "<desc" in report
+    assert '<html lang="fr">' in report
+
+
+def test_url_checks(tmp_path):
+    root = tmp_path / "proj"
+    (root / "results").mkdir(parents=True)
+    inside = root / "results" / "a.svg"
+    inside.write_text("<svg/>")
+    check_url("data:image/png;base64,AAAA", root)
+    check_url(inside.as_uri(), root)
+    for bad in ("http://example.com/a.png", "https://example.com/a.css", "file:///etc/passwd", "ftp://x/y",
+                (root.parent / "outside.txt").as_uri(), "file://remote-host/etc/passwd",
+                (root / "results" / ".." / ".." / "escape").as_uri()):
+        with pytest.raises(URLRefusedError, match="refusée"):
+            check_url(bad, root)
+
+
+def test_pdf_fetcher_refuses_external_resources(tmp_path):
+    from weasyprint.urls import FatalURLFetchingError
+
+    fetcher = project_url_fetcher(tmp_path)
+    with pytest.raises(URLRefusedError):
+        fetcher.fetch("file:///etc/passwd")
+    with pytest.raises(URLRefusedError):
+        fetcher.fetch("https://example.com/x.png")
+    ok = fetcher.fetch("data:text/plain;base64,b2s=")
+    assert ok.read() == b"ok"
+    for src in ("http://example.com/x.png", "file:///etc/passwd"):
+        html = f'<html><body><p>x</p><img src="{src}"></body></html>'
+        with pytest.raises(FatalURLFetchingError) as info:
+            write_pdf(html, tmp_path / "x.pdf", base_url=tmp_path, root=tmp_path)
+        assert "refusée" in str(info.value.__cause__)
+
+
+# --------------------------------------------------------------------------- determinism and helpers
+
+
+def test_two_renders_identical_html_and_pdf(fx, report, tmp_path, monkeypatch):
+    """The rule entry point, run twice: identical HTML and PDF bytes, stable /ID, dates from SOURCE_DATE_EPOCH."""
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", "1507248000")
+    inputs = {"figures": str(fx["figures"]), "tables": str(fx["tables"]), "charts": str(fx["charts"]),
+              "provenance": str(fx["provenance"]), "cleaning_log": str(fx["cleaning_log"]),
+              "codebook": str(CODEBOOK), "published": str(PUBLISHED)}
+    outs = []
+    for run in ("a", "b"):
+        out = {"html": str(tmp_path / run / "rapport_2017.html"), "pdf": str(tmp_path / run / "rapport_2017.pdf")}
+        run_render_report("2017", fx["config"], inputs, out)
+        outs.append(out)
+    html_a, html_b = (Path(o["html"]).read_text(encoding="utf-8") for o in outs)
+    assert html_a == html_b == report
+    da, db = (Path(o["pdf"]).read_bytes() for o in outs)
+    assert da == db
+    assert da.startswith(b"%PDF")
+    assert b"/ID" in da and pdf_identifier(report) in da
+    if shutil.which("pdfinfo"):  # created / modified from SOURCE_DATE_EPOCH
+        info = subprocess.run(["pdfinfo", "-isodates", outs[0]["pdf"]], capture_output=True, text=True, check=True).stdout
+        assert re.search(r"CreationDate:\s+2017-10-06T00:00:00", info), info
+        assert re.search(r"ModDate:\s+2017-10-06T00:00:00", info), info
+
+
+def test_helpers():
+    assert date_period("2017-06-15", "2017-10-06") == "du 15 juin au 6 octobre 2017"
+    assert date_period("2016-12-01", "2017-01-31") == "du 1er décembre 2016 au 31 janvier 2017"
+    assert format_bound(25.55, True) == "25,55\u202f%"
+    assert format_bound(98.0, False) == "98"
+    assert format_bound(float("inf"), False) == "+\u221e"
+    assert quantified_phrase("3 sur 4", "outil", "outils") == "3 outils sur 4"
+    assert quantified_phrase("1 sur 10", "outil", "outils") == "1 outil sur 10"
+    assert quantified_phrase("plus de la moitié", "outil", "outils") == "plus de la moitié des outils"
+    assert quantified_phrase("aucun", "outil", "outils") == "aucun outil"
+    html = '<head><title>élu·es</title></head><body><p title="élu·es">Les élu·es</p><svg><text>élu·e</text></svg></body>'
+    assert nbsp_thousands("De 1 000 à 5 000 €") == "De 1\u202f000 à 5\u202f000 €"
+    assert print_html('a <span class="fig" data-fig="F05" data-kind="pct">88,9\u202f%</span>.') == "a 88,9\u202f%."
+    out = protect_inclusive_words(html)
+    assert '<p title="élu·es">Les <span class="nw">élu·es</span></p>' in out
+    assert "<title>élu·es</title>" in out and "<text>élu·e</text>" in out

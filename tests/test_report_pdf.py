@@ -1,0 +1,171 @@
+"""End-to-end checks of the rendered report of edition 2017 (results/2017), as a reader gets it.
+
+These tests read the outputs of a full pipeline run (``snakemake --cores 2``) and
+are skipped, with the reason, when they are absent. They extract the PDF text
+with ``pdftotext`` and check the chart titles (C01–C08, in published order), the
+key figures against ``figures.csv``, the conformity table, the page count, and
+that ``pdftoppm`` can rasterise pages.
+"""
+from __future__ import annotations
+
+import html as htmlmod
+import re
+import shutil
+import subprocess
+import unicodedata
+from pathlib import Path
+
+import pytest
+import yaml
+
+from barometre import fr
+from barometre.charts import read_figures
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "results" / "2017"
+PDF = RESULTS / "rapport_2017.pdf"
+HTML = RESULTS / "rapport_2017.html"
+FIGURES = RESULTS / "figures.csv"
+PUBLISHED = ROOT / "references" / "published_2017.yaml"
+KEY_FIGURES = ("R04", "R05", "F01", "F03", "F05", "F09", "F13")
+KEY_COUNTS = ("R01", "R02", "B01.territories")
+
+pytestmark = [
+    pytest.mark.skipif(not (PDF.is_file() and HTML.is_file() and FIGURES.is_file()),
+                       reason="results/2017/rapport_2017.{html,pdf} or figures.csv absent: run `snakemake --cores 2` first"),
+    pytest.mark.skipif(shutil.which("pdftotext") is None or shutil.which("pdftoppm") is None,
+                       reason="poppler-utils (pdftotext, pdftoppm) not installed"),
+]
+
+
+def _norm(text: str) -> str:
+    """Whitespace-insensitive form: NBSP/NNBSP as spaces, soft hyphenation at line ends removed."""
+    text = unicodedata.normalize("NFC", text)
+    text = re.sub(r"[\u2010\u00ad-]\n", "", text)  # hyphenated line breaks
+    text = text.replace("\u202f", " ").replace("\u00a0", " ").replace("\u2019", "'")
+    return re.sub(r"\s+", " ", text)
+
+
+@pytest.fixture(scope="module")
+def pdf_text() -> str:
+    out = subprocess.run(["pdftotext", "-enc", "UTF-8", str(PDF), "-"], capture_output=True, text=True, check=True)
+    return out.stdout
+
+
+@pytest.fixture(scope="module")
+def figures():
+    return read_figures(FIGURES).set_index("key")
+
+
+def test_chart_titles_in_published_order(pdf_text):
+    text = _norm(pdf_text)
+    charts = yaml.safe_load(PUBLISHED.read_text(encoding="utf-8"))["charts"]
+    toc_end = text.find("Annexe C")  # after the table of contents
+    last = toc_end
+    for c in charts:
+        pos = text.find(_norm(c["title"]), last + 1)
+        assert pos > last, f"chart {c['id']} title not found after the previous one: {c['title']!r}"
+        last = pos
+
+
+def test_key_figures_printed_equal_figures_csv(pdf_text, figures):
+    text = _norm(pdf_text)
+    start = text.find("Chiffres clés", text.find("Chiffres clés") + 1)  # the section, not the TOC entry
+    end = text.find("Méthodologie", start)
+    section = text[start:end]
+    assert section, "key figures section not found"
+    for key in KEY_FIGURES:
+        assert _norm(fr.format_percent(figures.loc[key, "value"], 1)) in section, key
+    for key in KEY_COUNTS:
+        assert _norm(fr.format_number(figures.loc[key, "value"])) in section, key
+    assert _norm(fr.format_large(figures.loc["B01.population", "value"])) in section
+
+
+def test_key_figures_in_html_match_figures_csv(figures):
+    """Every figure span of the HTML (the same text as the PDF) equals figures.csv."""
+    html = HTML.read_text(encoding="utf-8")
+    spans = re.findall(r'<span class="fig" data-fig="([^"]+)" data-kind="(pct|n|base)"[^>]*>(.*?)</span>', html)
+    assert len(spans) > 50
+    for key, kind, text in spans:
+        if key.startswith("cell:"):
+            continue
+        row = figures.loc[htmlmod.unescape(key)]
+        expected = {
+            "pct": lambda: fr.format_percent(row["value"], 1),
+            "n": lambda: fr.format_number(row["value"] if row["measure"] in ("count", "distinct", "sum") else row["numerator"]),
+            "base": lambda: fr.format_number(row["denominator"]),
+        }[kind]()
+        assert htmlmod.unescape(text) == expected, key
+
+
+def test_conformity_table(pdf_text, figures):
+    text = _norm(pdf_text)
+    start = text.find("Annexe A – Conformité", text.find("Annexe A – Conformité") + 1)
+    annex = text[start:text.find("Annexe B – Tableaux croisés", start)]
+    assert "Formulation publiée" in annex and "Valeur calculée" in annex and "Bornes" in annex
+    checked = figures[figures["status"].isin(["pass", "fail"])]
+    compact = re.sub(r"\s+", "", annex)  # identifiers may wrap after « . » or « _ »
+    for key in checked.index:
+        assert key in compact, key
+    n_pass = int((checked["status"] == "pass").sum())
+    assert f"{n_pass} chiffres sur {len(checked)} comparés" in annex
+    assert "conforme" in annex
+    for marker in ("X01", "X10", "Contradictions"):
+        assert marker in annex
+
+
+def test_synthetic_banner_and_sections(pdf_text):
+    text = _norm(pdf_text)
+    cfg = yaml.safe_load((ROOT / "config.yaml").read_text(encoding="utf-8"))
+    if cfg["editions"]["2017"]["synthetic"]:
+        assert "Données synthétiques : reconstruction documentée, ne pas citer comme résultats réels" in text
+    assert "du 15 juin au 6 octobre 2017" in text
+    for heading in ("Présentation des répondants", "Une timide normalisation des usages du numérique",
+                    "Des usages tournés vers la communication", "Une relation paradoxale aux acteurs du numérique",
+                    "Une connaissance limitée des pratiques et de leurs effets", "Des dispositifs qui s'installent",
+                    "Focus sur les budgets participatifs", "Annexe B – Tableaux croisés", "Annexe C – Glossaire"):
+        assert heading in text, heading
+    assert re.search(r"page 1\d? / \d+|page \d+ / \d+", text)
+
+
+def test_page_count_and_rasterisation(tmp_path):
+    info = subprocess.run(["pdfinfo", str(PDF)], capture_output=True, text=True, check=True).stdout
+    pages = int(re.search(r"Pages:\s+(\d+)", info).group(1))
+    assert 15 <= pages <= 80, pages
+    assert "A4" in info
+    subprocess.run(["pdftoppm", "-png", "-r", "40", "-f", "1", "-l", "3", str(PDF), str(tmp_path / "p")], check=True)
+    pngs = sorted(tmp_path.glob("p-*.png"))
+    assert len(pngs) == 3 and all(p.stat().st_size > 1000 for p in pngs)
+
+
+def test_html_self_contained():
+    html = HTML.read_text(encoding="utf-8").lower()
+    assert "<script" not in html and "<link" not in html and "@import" not in html
+    assert not re.search(r'\b(src|href)="(https?:)?//', html)
+    assert html.count("<svg") >= 8
+
+
+def test_no_line_left_almost_empty_in_paragraphs():
+    """Reader check: no paragraph line is cut short (a WeasyPrint line-breaking pitfall seen on this report)."""
+    from weasyprint import HTML as WeasyHTML
+
+    from barometre.render import print_html
+
+    document = WeasyHTML(string=print_html(HTML.read_text(encoding="utf-8")), base_url=str(RESULTS)).render()
+    short = []
+
+    def walk(box):
+        children = getattr(box, "children", [])
+        lines = [c for c in children if type(c).__name__ == "LineBox"]
+        if getattr(box, "element_tag", "") in ("p", "li") and len(lines) >= 2:
+            for line in lines[:-1]:
+                if line.width < 0.6 * box.width:
+                    text = "".join(getattr(t, "text", "") for t in line.descendants() if hasattr(t, "text"))
+                    short.append(text)
+        for c in children:
+            if type(c).__name__ != "LineBox":
+                walk(c)
+
+    for page in document.pages:
+        walk(page._page_box)
+    assert not short, short
