@@ -9,6 +9,7 @@ rule plot_charts:
         figures="results/{edition}/figures.csv",
         codebook=codebook_of,
         published=published_of,
+        code=package_code("charts", "fr", "quantifiers", "codebook"),
         script="scripts/plot_charts.py",
     output:
         charts=directory("results/{edition}/charts"),
@@ -37,6 +38,7 @@ rule render_report:
         codebook=codebook_of,
         published=published_of,
         templates=REPORT_TEMPLATES,
+        code=package_code("render", "fr", "quantifiers", "codebook"),
         script="scripts/render_report.py",
     output:
         html="results/{edition}/rapport_{edition}.html",
