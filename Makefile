@@ -20,9 +20,11 @@ SHELL := /bin/bash
 .DELETE_ON_ERROR:
 MAKEFLAGS += --no-builtin-rules
 
-# Reproducibility: every timestamp written into outputs (PDF metadata…) comes
-# from here — 2017-10-06, end of the 2017 fieldwork — unless already set.
-export SOURCE_DATE_EPOCH ?= 1507248000
+# Reproducibility: every timestamp written into outputs (PDF metadata, build
+# date in the report and provenance.json) comes from SOURCE_DATE_EPOCH: unless it
+# is already set, the date of the last commit (the reproducible-builds convention:
+# same commit, same bytes), or 2017-10-06 (end of the 2017 fieldwork) outside git.
+export SOURCE_DATE_EPOCH ?= $(shell git log -1 --format=%ct 2>/dev/null || echo 1507248000)
 export PYTHONHASHSEED ?= 0
 export MPLBACKEND ?= Agg
 
