@@ -1,4 +1,5 @@
 # Helpers and config validation, run before any job.
+import os
 import sys
 from pathlib import Path
 
@@ -7,6 +8,14 @@ from snakemake.utils import min_version, validate
 min_version("8.0")
 
 sys.path.insert(0, str(Path(workflow.basedir) / "src"))
+# Rule scripts run in fresh Python processes, where an editable install of the package would
+# import another checkout's src/. PYTHONPATH comes first on sys.path: every job imports the
+# barometre code of this tree, so a run depends only on the files of its own project.
+os.environ.update(
+    PYTHONPATH=os.pathsep.join(
+        dict.fromkeys([str(Path(workflow.basedir) / "src"), *filter(None, os.environ.get("PYTHONPATH", "").split(os.pathsep))])
+    )
+)
 
 from barometre.config import check_files  # noqa: E402
 
@@ -54,5 +63,30 @@ def all_outputs():
             f"results/{e}/conformity.txt",
             f"results/{e}/provenance.json",
         ]
-        outs += [f"results/{e}/rapport_{e}.{fmt}" for fmt in config["report"]["formats"]]
+        if config["editions"][e].get("report", True):
+            outs += [f"results/{e}/rapport_{e}.{fmt}" for fmt in config["report"]["formats"]]
+    if "trends" in config:
+        outs += trends_outputs()
     return outs
+
+
+TREND_EDITIONS = [str(e) for e in config.get("trends", {}).get("editions", [])]
+
+
+def trend_files(pattern):
+    """One file per compared edition, in the configured (chronological) order."""
+    return [pattern.format(edition=e) for e in TREND_EDITIONS]
+
+
+def trend_codebooks(wildcards):
+    """Codebooks of the compared editions, in the configured order."""
+    return [config["editions"][e]["codebook"] for e in TREND_EDITIONS]
+
+
+def trends_outputs():
+    """Outputs of rules/trends.smk: comparison of the editions listed under ``trends`` in config.yaml."""
+    return [
+        "results/trends/trends.csv",
+        "results/trends/questionnaire_differences.csv",
+        "results/trends/charts",
+    ]

@@ -72,13 +72,18 @@ def explain_text(figure_id: str, edition: str, config_path: str = "config.yaml")
             ev = exclusions[(exclusions["column"] == q.harmonised) & ~exclusions["action"].astype(str).str.startswith("exclu:")]
             for (action, reason), n in ev.groupby(["action", "reason"]).size().items():
                 out.append(f"Traitement sur cette variable : {action} — {reason} ({n} lignes)")
-        out.append(f"Numérateur : {fig.numerator_rule} → {fig.numerator:g}")
+        if fig.measure in ("mean", "median"):
+            out.append(f"Calcul : {fig.numerator_rule}")
+        else:
+            out.append(f"Numérateur : {fig.numerator_rule} → {fig.numerator:g}")
         if not math.isnan(fig.denominator):
             out.append(f"Dénominateur : {fig.base_rule} → {fig.denominator:g}")
         if fig.measure == "share":
             out.append(f"Valeur : {fr.format_percent(fig.value)} (IC 95 % Wilson : {fr.format_range(fig.ci_low, fig.ci_high)})")
         elif fig.measure == "difference":
             out.append(f"Valeur : {fr.format_decimal(fig.value, 1)} points")
+        elif fig.measure in ("mean", "median"):
+            out.append(f"Valeur : {fr.format_decimal(fig.value, 3)}")
         else:
             out.append(f"Valeur : {fr.format_number(fig.value)}")
         if fig.reading:

@@ -64,6 +64,9 @@ class Question:
     nsp
         ``"show"`` keeps « ne se prononce pas » as its own category,
         ``"drop"`` turns it into a non-response.
+    comparable, comparable_with, comparability_note
+        Comparability with the questions of the same harmonised name in other
+        editions (see :meth:`comparable_to`) and its French explanation.
     """
 
     id: str
@@ -86,6 +89,19 @@ class Question:
     required: bool = False
     public: bool = False
     recode_other: tuple[dict, ...] = ()
+    comparable: bool = True
+    comparable_with: tuple[str, ...] | None = None
+    comparability_note: str = ""
+
+    def comparable_to(self, edition: str) -> bool:
+        """Whether this question may be compared with the question of the same harmonised name in ``edition``.
+
+        ``comparable: false`` rules out every comparison; ``comparable_with`` (when given)
+        lists the editions allowed.
+        """
+        if not self.comparable:
+            return False
+        return self.comparable_with is None or str(edition) in self.comparable_with
 
     @property
     def is_categorical(self) -> bool:
@@ -264,6 +280,9 @@ def _question(q: dict) -> Question:
         required=bool(q.get("required", False)),
         public=bool(q.get("public", False)),
         recode_other=tuple(q.get("recode_other", [])),
+        comparable=bool(q.get("comparable", True)),
+        comparable_with=tuple(str(e) for e in q["comparable_with"]) if "comparable_with" in q else None,
+        comparability_note=q.get("comparability_note", ""),
     )
 
 

@@ -75,7 +75,16 @@ def check_files(config: dict, root: str | Path = ".") -> None:
                 problems.append(f"editions/{edition}/raw/{name}/path: empty file: {raw['path']}")
         for folder in sorted(folders):
             if folder.is_dir() and not any(f.is_file() and not f.name.startswith(".") and f.suffix != ".md" for f in folder.iterdir()):
-                problems.append(f"editions/{edition}: raw folder {folder} holds no data file")
+                shown = folder.relative_to(root) if folder.is_relative_to(root) else folder
+                problems.append(f"editions/{edition}: raw folder {shown.as_posix()} holds no data file "
+                                "(only documentation or hidden files)")
+    trends = config.get("trends")
+    if trends:
+        if not (root / trends["registry"]).is_file():
+            problems.append(f"trends/registry: file not found: {trends['registry']}")
+        for edition in trends["editions"]:
+            if str(edition) not in config["editions"]:
+                problems.append(f"trends/editions: edition {edition} is not configured under editions")
     if problems:
         raise ConfigError("configuration points to missing data:\n  " + "\n  ".join(problems))
 

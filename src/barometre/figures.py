@@ -166,6 +166,22 @@ def _answer_masks(frame: pd.DataFrame, q: Question, spec: dict) -> tuple[pd.Seri
     return num, answered, rule
 
 
+def _ratio_values(frame: pd.DataFrame, variable: str, per: str | None) -> tuple[pd.Series, str]:
+    """Known values of ``variable``, or of ``variable / per`` row by row (rows with ``per`` ≤ 0 left out).
+
+    Returns
+    -------
+    values, rule
+        The values (float) and the rule in words (« budget / population »).
+    """
+    num = pd.to_numeric(frame[variable], errors="coerce").astype("float64")
+    if per is None:
+        return num.dropna(), variable
+    den = pd.to_numeric(frame[per], errors="coerce").astype("float64")
+    keep = num.notna() & den.notna() & (den > 0)
+    return (num[keep] / den[keep]), f"{variable} / {per}"
+
+
 def compute_figure(spec: dict, frames: dict[str, pd.DataFrame], codebook: Codebook, confidence: float = 0.95) -> dict:
     """Compute one registry entry (without the published comparison).
 
@@ -187,6 +203,15 @@ def compute_figure(spec: dict, frames: dict[str, pd.DataFrame], codebook: Codebo
                            "ci_low": math.nan, "ci_high": math.nan, "numerator_rule": "", "base_rule": ""}
     if measure == "count" and "question" not in spec:
         out.update(numerator=float(len(frame)), value=float(len(frame)), numerator_rule=f"{UNIT_LABELS[spec['unit']]}{filter_rule}")
+        return out
+    if measure in ("mean", "median"):
+        values, rule = _ratio_values(frame, spec["variable"], spec.get("per"))
+        n = float(len(values))
+        v = (float(values.mean()) if measure == "mean" else float(values.median())) if n else math.nan
+        word = "moyenne" if measure == "mean" else "médiane"
+        out.update(numerator=math.nan, denominator=n, value=v,
+                   numerator_rule=f"{word} de {rule}{filter_rule}",
+                   base_rule=f"{UNIT_LABELS[spec['unit']]} dont {rule} est connu{filter_rule}")
         return out
     if measure in ("distinct", "sum"):
         col = spec["variable"]
