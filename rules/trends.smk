@@ -71,3 +71,28 @@ rule plot_trends:
         "../environment.yml"
     script:
         "../scripts/plot_trends.py"
+
+
+rule render_trends_report:
+    """trends.csv, questionnaire differences and trend charts → self-contained HTML trends report and its PDF (WeasyPrint)."""
+    input:
+        trends="results/trends/trends.csv",
+        differences="results/trends/questionnaire_differences.csv",
+        charts="results/trends/charts",
+        templates=REPORT_TEMPLATES,
+        code=package_code("trends_report", "render", "trends", "charts", "fr"),
+        script="scripts/render_trends_report.py",
+    output:
+        html="results/trends/rapport_tendances.html",
+        pdf="results/trends/rapport_tendances.pdf",
+    params:
+        config=config,
+    log:
+        "logs/trends/render_trends_report.log",
+    resources:
+        mem_mb=3000,
+    threads: 1
+    conda:
+        "../environment.yml"
+    script:
+        "../scripts/render_trends_report.py"

@@ -9,9 +9,8 @@ purpose: no ``role`` question (a configured tabulation dimension), two tool
 blocks, a BP inventory without territory kind and in UTF-8, a mean and a median
 per inhabitant.
 
-The report is not built for it (``report: false``): the report templates are
-written for the 2017 report (published charts C01–C08 and its figure ids), so an
-edition without them gets figures, tables and conformity only.
+The report is not built for it (``report: false``, which keeps this test short): an
+edition with a report gets the generic narrative (tests/test_reports_editions.py).
 """
 from __future__ import annotations
 

@@ -190,15 +190,33 @@ FILTERED_UNITS = {
 }
 
 
-def chart_specs(codebook: Codebook, published: dict) -> list[ChartSpec]:
-    """Every chart of the report: the published ones (in published order), then the extras.
+#: Question types drawn as a chart, and the chart kind of each.
+CHART_KINDS = {"ranking": "ranking", "multiple": "multiple", "band": "bands", "single": "bars", "ordinal": "bars"}
+
+
+def chart_specs(codebook: Codebook, published: dict, figures: pd.DataFrame | None = None,
+                cells: pd.DataFrame | None = None) -> list[ChartSpec]:
+    """Every chart of an edition's report, in report order.
+
+    1. The charts of the published report (``charts`` of the published reference, their
+       questions found by the ``chart:`` id of the codebook), in published order and with
+       their published titles (C01…C08 in 2017).
+    2. The project's extra charts (:data:`EXTRA_CHARTS`), only when the edition has what
+       they draw: their question in the codebook, and for ``figures`` charts every figure
+       in ``figures.csv`` (when given).
+    3. For an edition without published charts (2016, 2018), one chart per closed question
+       of the codebook (single, ordinal, band, multiple, ranking) that the extra charts do
+       not already draw and that has « Ensemble » cells (when ``cells`` is given), in
+       codebook order, titled by its wording; the chart id is the question id.
 
     Parameters
     ----------
     codebook
-        The edition's codebook (question of each published chart by its ``chart`` id).
+        The edition's codebook.
     published
-        The parsed ``references/published_<edition>.yaml`` (``charts`` list).
+        The parsed ``references/published_<edition>.yaml`` (``charts`` list, may be absent).
+    figures, cells
+        ``figures.csv`` and ``cells.csv`` of the edition, to leave out charts without data.
     """
     specs = []
     for c in published.get("charts", []):
@@ -209,6 +227,7 @@ def chart_specs(codebook: Codebook, published: dict) -> list[ChartSpec]:
             unit=FILTERED_UNITS.get(q.harmonised), published=True,
         ))
     known = {s.id for s in specs}
+    keys = set(figures["key"]) if figures is not None and "key" in figures.columns else None
     for spec in EXTRA_CHARTS:
         if spec.id in known:
             raise ChartError(f"extra chart id {spec.id} clashes with a published chart id")
@@ -216,10 +235,32 @@ def chart_specs(codebook: Codebook, published: dict) -> list[ChartSpec]:
             try:
                 codebook.question(spec.question)
             except BarometreError:
-                log.warning("chart %s skipped: question %s not in this codebook", spec.id, spec.question)
+                log.info("chart %s left out: question %s not in this codebook", spec.id, spec.question)
                 continue
+        if spec.kind == "figures" and keys is not None:
+            missing = [k for k in (*spec.figure_keys, *([spec.base_key] if spec.base_key else [])) if k not in keys]
+            if missing:
+                log.info("chart %s left out: figure(s) %s not in this edition", spec.id, ", ".join(missing))
+                continue
+        if spec.kind != "figures" and cells is not None and not _has_cells(cells, codebook.question(spec.question)):
+            log.info("chart %s left out: no « Ensemble » cells for %s", spec.id, spec.question)
+            continue
         specs.append(spec)
+    if not published.get("charts"):
+        drawn = {codebook.question(s.question).id for s in specs if s.question and s.kind != "figures"}
+        for q in codebook.questions:
+            if q.type not in CHART_KINDS or q.id in drawn or q.id in known:
+                continue
+            if cells is not None and not _has_cells(cells, q):
+                log.info("chart %s left out: no « Ensemble » cells", q.id)
+                continue
+            specs.append(ChartSpec(id=q.id, kind=CHART_KINDS[q.type], question=q.id, title=q.wording,
+                                   sort=(q.type == "single" and len(q.codes) > 3), unit=FILTERED_UNITS.get(q.harmonised)))
     return specs
+
+
+def _has_cells(cells: pd.DataFrame, q: Question) -> bool:
+    return bool(((cells["harmonised"] == q.harmonised) & (cells["dimension"] == "ensemble")).any())
 
 
 # --------------------------------------------------------------------------- reading tables
@@ -731,7 +772,7 @@ def draw_charts(
     return [
         draw_chart(spec, cells=cells, figures=figures, codebook=codebook, edition=edition, synthetic=synthetic,
                    order=i, small_base=small_base, min_cell=min_cell)
-        for i, spec in enumerate(chart_specs(codebook, published), start=1)
+        for i, spec in enumerate(chart_specs(codebook, published, figures, cells), start=1)
     ]
 
 

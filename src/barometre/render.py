@@ -151,6 +151,25 @@ def quantified_phrase(phrase: str, singular: str, plural: str) -> str:
     return f"{phrase} des {plural}"
 
 
+#: Measures printed as a decimal number (« 1,82 € »), never rounded to an integer.
+AVERAGE_MEASURES = ("mean", "median")
+AVERAGE_DECIMALS = 2
+
+
+def is_euro(row: Mapping) -> bool:
+    """Whether a mean / median figure is an amount in euros (variable ``*_eur`` or « euros » in its definition)."""
+    variable = str(row.get("question") or "")
+    return variable.endswith("_eur") or "euro" in str(row.get("definition") or "").lower()
+
+
+def average_text(value: float, row: Mapping, decimals: int = AVERAGE_DECIMALS) -> str:
+    """« 1,82 € » / « 3,50 »: a mean or median with its decimals and, for an amount, the euro sign."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return fr.MISSING
+    text = fr.format_decimal(value, decimals)
+    return f"{text}{fr.NBSP}€" if is_euro(row) else text
+
+
 # --------------------------------------------------------------------------- the data given to templates
 
 
@@ -202,6 +221,33 @@ class ReportData:
     def points(self, key: str, decimals: int = 1) -> Markup:
         """A difference in points, as an absolute value (« 2,3 »)."""
         return _span(fr.format_decimal(abs(self.val(key)), decimals), key, "points", decimals=str(decimals))
+
+    def average(self, key: str, decimals: int = AVERAGE_DECIMALS) -> Markup:
+        """A mean or median with its decimals (« 1,82 € »): never rounded to an integer."""
+        r = self.row(key)
+        if r["measure"] not in AVERAGE_MEASURES:
+            raise RenderError(f"average({key!r}): figure is a {r['measure']}, not a mean or median")
+        return _span(average_text(self.val(key), r, decimals), key, "average", decimals=str(decimals))
+
+    def value(self, key: str) -> Markup:
+        """The value of any figure, formatted by its measure (share, count, mean, median, difference)."""
+        measure = self.row(key)["measure"]
+        if measure == "share":
+            return self.pct(key)
+        if measure in AVERAGE_MEASURES:
+            return self.average(key)
+        if measure == "difference":
+            return self.points(key) + Markup("\u00a0pt")
+        return self.n(key)
+
+    def measure(self, key: str) -> str:
+        return str(self.row(key)["measure"])
+
+    def unit_label(self, key: str) -> str:
+        """French noun of the figure's unit (« répondants », « outils »…)."""
+        from barometre.figures import UNIT_LABELS
+
+        return UNIT_LABELS.get(str(self.row(key).get("unit")), "")
 
     def large(self, key: str) -> Markup:
         """A large quantity in words (« 4 millions »)."""
@@ -296,8 +342,11 @@ def conformity_rows(data: ReportData) -> list[dict]:
             shown = f"{fr.format_decimal(value, 1)} pt"
         elif percent:
             shown = fr.format_percent(value, 1)
+        elif r["measure"] in AVERAGE_MEASURES:
+            shown = average_text(value, r)
         else:
             shown = fr.format_number(value)
+        averaged = r["measure"] in AVERAGE_MEASURES
         quote = r.get("published_quote") or ""
         quote = quote if isinstance(quote, str) else ""
         first = r["id"] not in seen
@@ -309,7 +358,7 @@ def conformity_rows(data: ReportData) -> list[dict]:
             "definition": r["definition"],
             "quote": quote if first else ("(même citation)" if quote else ""),
             "value": shown,
-            "base": fr.format_number(r["denominator"]) if percent and not pd.isna(r["denominator"]) else fr.MISSING,
+            "base": fr.format_number(r["denominator"]) if (percent or averaged) and not pd.isna(r["denominator"]) else fr.MISSING,
             "bounds": (f"[{format_bound(float(low), percent)}\u202f; {format_bound(float(high), percent)}]" if has_bounds else fr.MISSING),
             "origin": r.get("bounds_origin") if isinstance(r.get("bounds_origin"), str) else "",
             "status": r["status"],
@@ -415,6 +464,93 @@ def cross_tables(cells: pd.DataFrame, codebook: Codebook, small_base: int) -> li
             "filtered": q.filter is not None,
         })
     return tables
+
+
+# --------------------------------------------------------------------------- narrative per edition
+
+#: Closed question types: presented with a chart in the generic narrative.
+CLOSED_TYPES = ("single", "ordinal", "band", "multiple", "ranking")
+
+
+def narrative_of(edition: str, templates_dir: str | Path) -> str:
+    """The edition's own narrative (``_themes_<edition>.html.j2``) when there is one, else ``generic``."""
+    return str(edition) if (Path(templates_dir) / f"_themes_{edition}.html.j2").is_file() else "generic"
+
+
+def part_titles(codebook: Codebook, published: dict) -> dict[int, str]:
+    """Title of each questionnaire part: the published description when it gives every part, else « Partie n »."""
+    parts = sorted({q.part for q in codebook.questions if q.part})
+    listed = published.get("survey", {}).get("questionnaire_parts") or []
+    out = {}
+    for p in parts:
+        if len(listed) >= len(parts) and isinstance(listed[p - 1], str):
+            out[p] = listed[p - 1][:1].upper() + listed[p - 1][1:]
+        else:
+            out[p] = f"Partie {p} du questionnaire"
+    return out
+
+
+def generic_parts(codebook: Codebook, published: dict, data: ReportData, charts: Mapping[str, dict]) -> tuple[list[dict], list[str]]:
+    """Each questionnaire part with its questions, their charts and the registry figures that use them.
+
+    Returns
+    -------
+    (parts, others)
+        ``parts``: ``number``, ``title``, ``anchor``, ``questions`` (``question``, ``charts``, ``figures``);
+        ``others``: keys of the figures that no question of a part uses (e.g. distinct counts).
+    """
+    titles = part_titles(codebook, published)
+    by_question: dict[str, list[dict]] = {}
+    for c in sorted(charts.values(), key=lambda c: c.get("order", 0)):
+        if c.get("question_id"):
+            by_question.setdefault(str(c["question_id"]), []).append(c)
+    keys_by_question: dict[str, list[str]] = {}
+    for r in data.figures.to_dict("records"):
+        q = r.get("question")
+        if isinstance(q, str) and q:
+            keys_by_question.setdefault(q, []).append(r["key"])
+    placed: set[str] = set()
+    parts = []
+    for number, title in titles.items():
+        questions = []
+        for q in codebook.questions:
+            if q.part != number:
+                continue
+            keys = keys_by_question.get(q.harmonised, [])
+            qcharts = by_question.get(q.id, [])
+            if not keys and not qcharts:
+                continue
+            placed.update(keys)
+            questions.append({"question": q, "charts": qcharts, "figures": keys})
+        parts.append({"number": number, "title": title, "anchor": f"partie-{number}", "questions": questions})
+    others = [k for k in data.figures["key"] if k not in placed]
+    return parts, others
+
+
+def published_keys(data: ReportData) -> list[str]:
+    """Keys of the figures compared with a published value (status « pass » or « fail »), in registry order."""
+    return [r["key"] for r in data.figures.to_dict("records") if r["status"] in ("pass", "fail")]
+
+
+def contradiction_notes(data: ReportData, published: dict) -> list[dict]:
+    """The readings the registry states for figures whose published wording is ambiguous or contradictory.
+
+    One entry per figure id: the definition, the registry ``reading`` of each component and, when the
+    published reference notes an inconsistency, that note (``note`` of the published figure).
+    """
+    pub_notes = {str(f["id"]): f.get("note", "") for f in published.get("figures", []) if f.get("note")}
+    out: dict[str, dict] = {}
+    for r in data.figures.to_dict("records"):
+        reading = r.get("reading")
+        if not (isinstance(reading, str) and reading.strip()):
+            continue
+        entry = out.setdefault(str(r["id"]), {"id": str(r["id"]), "keys": [], "definition": str(r["definition"]), "readings": []})
+        entry["keys"].append(r["key"])
+        if reading not in entry["readings"]:
+            entry["readings"].append(reading)
+    for fid, entry in out.items():
+        entry["published_note"] = pub_notes.get(fid, "")
+    return list(out.values())
 
 
 # --------------------------------------------------------------------------- render
@@ -533,13 +669,27 @@ def render_report(
     ]
     git = provenance.get("git") or {}
     env = make_environment(templates_dir)
+    narrative = narrative_of(str(edition), templates_dir)
+    fieldwork = spec.get("fieldwork")
+    parts, other_figures = generic_parts(codebook, published, data, charts)
     context = {
         "edition": str(edition),
+        "narrative": narrative,
+        "parts": parts,
+        "other_figures": other_figures,
+        "published_figures": published_keys(data),
+        "contradictions": contradiction_notes(data, published),
+        "generic_sections": [("chiffres-cles", "Chiffres clés", False), ("methodologie", "Méthodologie", False)]
+        + [(p["anchor"], p["title"], False) for p in parts if p["questions"]]
+        + [("annexe-conformite", "Annexe A – Conformité avec l'édition publiée", True),
+           ("annexe-tableaux", "Annexe B – Tableaux croisés", True),
+           ("annexe-glossaire", "Annexe C – Glossaire", True)],
         "title": spec.get("title", codebook.title),
         "synthetic": synthetic,
         "publisher": published.get("survey", {}).get("publisher", ""),
-        "fieldwork": date_period(spec["fieldwork"]["start"], spec["fieldwork"]["end"]),
-        "fieldwork_end_year": str(spec["fieldwork"]["end"])[:4],
+        # Fieldwork dates only when configured (2018: not published); the year of the edition otherwise.
+        "fieldwork": date_period(fieldwork["start"], fieldwork["end"]) if fieldwork else "",
+        "fieldwork_end_year": str(fieldwork["end"])[:4] if fieldwork else str(edition),
         "css": _css(env),
         "stamp": stamp,
         "charts": charts,
@@ -547,7 +697,8 @@ def render_report(
         "pub": pub_by_id,
         "fig": data,
         "pct": data.pct, "n": data.n, "base": data.base, "quant": data.quant, "val": data.val, "ci": data.ci,
-        "points": data.points, "large": data.large, "has": data.has, "soit": data.soit, "count_of": data.count_of,
+        "points": data.points, "large": data.large, "average": data.average, "value": data.value,
+        "measure": data.measure, "unit_label": data.unit_label, "has": data.has, "soit": data.soit, "count_of": data.count_of,
         "definition": data.definition, "reading": data.reading, "status": data.status, "cell_pct": data.cell_pct, "is_top": data.is_top,
         "label": lambda q, k: nbsp_thousands(codebook.question(q).label_of(k)),
         "published_sum": lambda fid: fr.format_number(data.published_sum(pub_by_id, fid)),
@@ -577,6 +728,9 @@ def render_report(
         "tool_blocks": fr.format_number(codebook.sources.get("survey", {}).get("tool_blocks", {}).get("count", 0)),
         "confidence": fr.format_percent(100 * float(config.get("tabulation", {}).get("confidence", 0.95)), 0),
         "questionnaire_parts": sorted({q.part for q in codebook.questions if q.part}),
+        "part_titles": part_titles(codebook, published),
+        "n_tools_known": not math.isnan(data.ensemble_base("tool")),
+        "n_bp_known": not math.isnan(data.ensemble_base("bp")),
     }
     html = env.get_template(MAIN_TEMPLATE).render(**context)
     return protect_inclusive_words(html)
