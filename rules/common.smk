@@ -89,4 +89,6 @@ def trends_outputs():
         "results/trends/trends.csv",
         "results/trends/questionnaire_differences.csv",
         "results/trends/charts",
+        "results/trends/rapport_tendances.html",
+        "results/trends/rapport_tendances.pdf",
     ]
