@@ -12,14 +12,22 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 PROJECT_ITEMS = ("Snakefile", "rules", "schemas", "scripts", "src", "codebooks", "registry", "references",
-                 "report_templates", "config.yaml", "data/raw", "profiles")
+                 "report_templates", "config.yaml", "environment.yml", "data/raw", "profiles")
 EDITION = "2017"
+#: Every date the pipeline writes comes from SOURCE_DATE_EPOCH. The Makefile exports the date of
+#: the last commit; the tests pin their own (the end of the 2017 fieldwork) so that the bytes they
+#: compare never depend on when the checkout was committed.
+TEST_EPOCH = "1507248000"
 
 
-def copy_project(dst: Path) -> Path:
-    """Copy what the pipeline needs (no outputs, no caches) into ``dst``."""
+def pytest_configure(config):
+    os.environ["SOURCE_DATE_EPOCH"] = TEST_EPOCH
+
+
+def copy_project(dst: Path, src_root: Path = ROOT) -> Path:
+    """Copy what the pipeline needs (its inputs: no outputs, no caches) from ``src_root`` into ``dst``."""
     for item in PROJECT_ITEMS:
-        src = ROOT / item
+        src = src_root / item
         if src.is_dir():
             shutil.copytree(src, dst / item, ignore=shutil.ignore_patterns("__pycache__", "*.pyc", ".snakemake"))
         elif src.exists():
@@ -33,7 +41,7 @@ def snakemake_cmd() -> list[str]:
 
 
 def run_snakemake(cwd: Path, *args: str, timeout: int = 900) -> subprocess.CompletedProcess:
-    env = dict(os.environ, SOURCE_DATE_EPOCH=os.environ.get("SOURCE_DATE_EPOCH", "1507248000"))
+    env = dict(os.environ, SOURCE_DATE_EPOCH=TEST_EPOCH)
     return subprocess.run([*snakemake_cmd(), *args], cwd=cwd, capture_output=True, text=True, timeout=timeout, env=env)
 
 

@@ -1,7 +1,8 @@
 """End-to-end checks of the rendered report of edition 2017 (results/2017), as a reader gets it.
 
-These tests read the outputs of a full pipeline run (``snakemake --cores 2``) and
-are skipped, with the reason, when they are absent. They extract the PDF text
+These tests read the outputs of the full pipeline run that the suite makes on a
+private copy of the project (the ``built_project`` fixture of ``conftest.py``,
+``snakemake --cores 2``), so they run in a fresh clone too. They extract the PDF text
 with ``pdftotext`` and check the chart titles (C01–C08, in published order), the
 key figures against ``figures.csv``, the conformity table, the page count, and
 that ``pdftoppm`` can rasterise pages.
@@ -22,17 +23,13 @@ from barometre import fr
 from barometre.charts import read_figures
 
 ROOT = Path(__file__).resolve().parents[1]
-RESULTS = ROOT / "results" / "2017"
-PDF = RESULTS / "rapport_2017.pdf"
-HTML = RESULTS / "rapport_2017.html"
-FIGURES = RESULTS / "figures.csv"
 PUBLISHED = ROOT / "references" / "published_2017.yaml"
 KEY_FIGURES = ("R04", "R05", "F01", "F03", "F05", "F09", "F13")
 KEY_COUNTS = ("R01", "R02", "B01.territories")
 
 pytestmark = [
-    pytest.mark.skipif(not (PDF.is_file() and HTML.is_file() and FIGURES.is_file()),
-                       reason="results/2017/rapport_2017.{html,pdf} or figures.csv absent: run `snakemake --cores 2` first"),
+    pytest.mark.e2e,
+    pytest.mark.pdf,
     pytest.mark.skipif(shutil.which("pdftotext") is None or shutil.which("pdftoppm") is None,
                        reason="poppler-utils (pdftotext, pdftoppm) not installed"),
 ]
@@ -47,14 +44,29 @@ def _norm(text: str) -> str:
 
 
 @pytest.fixture(scope="module")
-def pdf_text() -> str:
+def results(built_project) -> Path:
+    return built_project / "results" / "2017"
+
+
+@pytest.fixture(scope="module")
+def PDF(results) -> Path:
+    return results / "rapport_2017.pdf"
+
+
+@pytest.fixture(scope="module")
+def HTML(results) -> Path:
+    return results / "rapport_2017.html"
+
+
+@pytest.fixture(scope="module")
+def pdf_text(PDF) -> str:
     out = subprocess.run(["pdftotext", "-enc", "UTF-8", str(PDF), "-"], capture_output=True, text=True, check=True)
     return out.stdout
 
 
 @pytest.fixture(scope="module")
-def figures():
-    return read_figures(FIGURES).set_index("key")
+def figures(results):
+    return read_figures(results / "figures.csv").set_index("key")
 
 
 def test_chart_titles_in_published_order(pdf_text):
@@ -81,7 +93,7 @@ def test_key_figures_printed_equal_figures_csv(pdf_text, figures):
     assert _norm(fr.format_large(figures.loc["B01.population", "value"])) in section
 
 
-def test_key_figures_in_html_match_figures_csv(figures):
+def test_key_figures_in_html_match_figures_csv(figures, HTML):
     """Every figure span of the HTML (the same text as the PDF) equals figures.csv."""
     html = HTML.read_text(encoding="utf-8")
     spans = re.findall(r'<span class="fig" data-fig="([^"]+)" data-kind="(pct|n|base)"[^>]*>(.*?)</span>', html)
@@ -128,7 +140,7 @@ def test_synthetic_banner_and_sections(pdf_text):
     assert re.search(r"page 1\d? / \d+|page \d+ / \d+", text)
 
 
-def test_page_count_and_rasterisation(tmp_path):
+def test_page_count_and_rasterisation(tmp_path, PDF):
     info = subprocess.run(["pdfinfo", str(PDF)], capture_output=True, text=True, check=True).stdout
     pages = int(re.search(r"Pages:\s+(\d+)", info).group(1))
     assert 15 <= pages <= 80, pages
@@ -138,20 +150,20 @@ def test_page_count_and_rasterisation(tmp_path):
     assert len(pngs) == 3 and all(p.stat().st_size > 1000 for p in pngs)
 
 
-def test_html_self_contained():
+def test_html_self_contained(HTML):
     html = HTML.read_text(encoding="utf-8").lower()
     assert "<script" not in html and "<link" not in html and "@import" not in html
     assert not re.search(r'\b(src|href)="(https?:)?//', html)
     assert html.count("<svg") >= 8
 
 
-def test_no_line_left_almost_empty_in_paragraphs():
+def test_no_line_left_almost_empty_in_paragraphs(HTML, results):
     """Reader check: no paragraph line is cut short (a WeasyPrint line-breaking pitfall seen on this report)."""
     from weasyprint import HTML as WeasyHTML
 
     from barometre.render import print_html
 
-    document = WeasyHTML(string=print_html(HTML.read_text(encoding="utf-8")), base_url=str(RESULTS)).render()
+    document = WeasyHTML(string=print_html(HTML.read_text(encoding="utf-8")), base_url=str(results)).render()
     short = []
 
     def walk(box):
