@@ -62,12 +62,18 @@ def read_edition_codebook(config: dict, edition: str) -> Codebook:
 
 
 # --------------------------------------------------------------------------- clean
-def cleaning_report(result, codebook: Codebook, edition: str, salt_origin: str, synthetic: bool) -> str:
-    """The short cleaning report (French markdown): counts by reason, raw = kept + excluded."""
+def cleaning_report(result, codebook: Codebook, edition: str, salt_origin: str, synthetic: bool,
+                    raw_dir: str | Path | None = None) -> str:
+    """The short cleaning report (French markdown): counts by reason, raw = kept + excluded.
+
+    ``raw_dir`` is the edition's raw folder, whose ``README.md`` documents a synthetic reconstruction
+    (default: ``data/raw/<edition>``).
+    """
     lines = [f"# Rapport de nettoyage — édition {edition}", ""]
     if synthetic:
-        lines += ["> Données **synthétiques** : reconstruction documentée des exports bruts de 2017 "
-                  "(voir `data/raw/2017/README.md`), pas les réponses réelles.", ""]
+        readme = (Path(raw_dir) if raw_dir is not None else Path("data/raw") / str(edition)) / "README.md"
+        lines += [f"> Données **synthétiques** : reconstruction documentée des exports bruts de {edition} "
+                  f"(voir `{readme.as_posix()}`), pas les réponses réelles.", ""]
     lines += ["## Enregistrements", "", "| Fichier | Bruts | Exclus | Gardés |", "|---|---:|---:|---:|"]
     for name, n_raw in result.raw_rows.items():
         n_ex = int((result.exclusions["source"] == name).sum())
@@ -85,10 +91,13 @@ def cleaning_report(result, codebook: Codebook, edition: str, salt_origin: str, 
             lines.append(f"| {col} | {action} | {reason} | {n} |")
     n_coll = result.respondents["collectivity_id"].nunique() if "collectivity_id" in result.respondents else 0
     lines += ["", "## Tables produites", "",
-              f"- répondants : {len(result.respondents)} ({n_coll} collectivités distinctes)",
-              f"- outils : {len(result.tools)}",
-              f"- inventaire des budgets participatifs : {len(result.bp)} territoires", "",
-              "## Données personnelles", "",
+              f"- répondants : {len(result.respondents)} ({n_coll} collectivités distinctes)"]
+    # Tables the edition's questionnaire does not have (no tool blocks, no BP inventory) are not listed.
+    if codebook.at_level("tool"):
+        lines.append(f"- outils : {len(result.tools)}")
+    if codebook.at_level("bp"):
+        lines.append(f"- inventaire des budgets participatifs : {len(result.bp)} territoires")
+    lines += ["", "## Données personnelles", "",
               "Les identifiants directs (" + ", ".join(codebook.identifiers.get("drop", [])) + ") sont supprimés ; "
               "les noms de collectivités sont remplacés par un pseudonyme stable (HMAC-SHA256). "
               f"Origine du sel : {salt_origin} (le sel n'est jamais écrit dans les sorties). "
@@ -119,7 +128,9 @@ def run_clean(edition: str, config: dict, outputs: dict[str, str]) -> None:
     write_parquet(result.bp, outputs["bp"])
     logframe = pd.concat([result.exclusions, result.events], ignore_index=True)
     write_csv(logframe, outputs["log_table"])
-    Path(outputs["report"]).write_text(cleaning_report(result, codebook, edition, origin, spec["synthetic"]), encoding="utf-8")
+    raw_dir = Path(next(iter(spec["raw"].values()))["path"]).parent
+    Path(outputs["report"]).write_text(cleaning_report(result, codebook, edition, origin, spec["synthetic"], raw_dir),
+                                       encoding="utf-8")
     for name, n in result.raw_rows.items():
         log.info("%s: %d raw = %d kept + %d excluded", name, n, result.kept_rows[name],
                  int((result.exclusions["source"] == name).sum()))
@@ -204,10 +215,15 @@ def run_tabulate(edition: str, inputs: dict[str, str], outputs: dict[str, str], 
     cells_parts, test_parts = [], []
     for level, name in LEVEL_FRAMES.items():
         frame = processed[name]
-        dims = list(dimensions.get(level, []))
         questions = codebook.at_level(level)
         if frame.empty or not questions:
             continue
+        # The dimensions are configured once for every edition: an edition whose questionnaire
+        # lacks one (e.g. no tool type) is tabulated by the others only.
+        dims = [d for d in dimensions.get(level, []) if d in frame.columns]
+        absent = [d for d in dimensions.get(level, []) if d not in frame.columns]
+        if absent:
+            log.warning("%s: dimension(s) %s absent from the %s questionnaire, not crossed", level, absent, edition)
 
         def merged(frame: pd.DataFrame, keep: str | None = None) -> pd.DataFrame:
             for dim in dims:

@@ -53,7 +53,20 @@ def build_date() -> str:
     return when.replace(microsecond=0).isoformat()
 
 
-def build_provenance(edition: str, inputs: dict[str, str | list[str]], synthetic: bool) -> dict:
+def project_path(path: str | Path, root: str | Path = ".") -> str:
+    """``path`` relative to the project ``root``, with ``/`` separators (never an absolute path).
+
+    Two builds of the same project in two folders must record the same paths.
+    A file outside the project is recorded relative to the root too (``../…``).
+    """
+    root = Path(root).resolve()
+    full = Path(path) if Path(path).is_absolute() else root / path
+    return Path(os.path.relpath(full.resolve(), root)).as_posix()
+
+
+def build_provenance(
+    edition: str, inputs: dict[str, str | list[str]], synthetic: bool, root: str | Path = "."
+) -> dict:
     """The provenance record of one edition's build.
 
     Parameters
@@ -64,17 +77,19 @@ def build_provenance(edition: str, inputs: dict[str, str | list[str]], synthetic
         Named input files (raw exports, codebook, config, registry, published reference).
     synthetic
         Whether the raw data is the documented reconstruction.
+    root
+        Project root: recorded paths are relative to it, and git is asked there.
     """
     files = {}
     for name, paths in sorted(inputs.items()):
-        for p in ([paths] if isinstance(paths, str) else list(paths)):
-            files[str(p)] = {"role": name, "sha256": sha256_file(p), "bytes": Path(p).stat().st_size}
+        for p in ([paths] if isinstance(paths, (str, Path)) else list(paths)):
+            files[project_path(p, root)] = {"role": name, "sha256": sha256_file(p), "bytes": Path(p).stat().st_size}
     return {
         "edition": edition,
         "synthetic_data": synthetic,
         "build_date": build_date(),
         "source_date_epoch": os.environ.get("SOURCE_DATE_EPOCH"),
-        "git": git_state(),
+        "git": git_state(root),
         "python": ".".join(map(str, __import__("sys").version_info[:3])),
         "packages": package_versions(),
         "inputs": dict(sorted(files.items())),
