@@ -6,6 +6,8 @@ the row and the reason.
 """
 from __future__ import annotations
 
+import bisect
+import functools
 import hashlib
 import hmac
 import re
@@ -90,6 +92,142 @@ def _concat_logs(logs: list[pd.DataFrame]) -> pd.DataFrame:
     return pd.concat(logs, ignore_index=True)
 
 
+_ASCII_SPACE_RUN = r"[\t\n\x0b\x0c\r\x1c-\x1f ]+"  # what Python's \s matches among ASCII characters
+
+
+def _pylist(values) -> list:
+    """Python list of an array's values (fast for Arrow-backed arrays, whose ``__iter__`` is slow)."""
+    if isinstance(values, (pd.Index, pd.Series)):
+        values = values.array
+    if isinstance(values, pd.api.extensions.ExtensionArray):
+        return values.to_numpy(dtype=object, na_value=None).tolist()
+    if isinstance(values, np.ndarray):
+        return values.tolist()
+    return list(values)
+
+
+def normalise_texts(values: list[str]) -> list[str]:
+    r""":func:`normalise_text` of many strings at once.
+
+    Strings whose characters all lie below U+0200 (ASCII, Latin-1, Latin
+    Extended-A and most of B: French names and e-mail addresses) are normalised
+    by pyarrow: NFKD (utf8proc; decompositions of characters assigned this long
+    ago are the same in every Unicode version, so in Python's too), non-ASCII
+    characters removed, then on ASCII ``\s`` is ``[\t\n\v\f\r\x1c-\x1f ]``
+    and ``casefold`` is ``lower``. Other strings go through :func:`normalise_text`.
+    """
+    if not len(values):
+        return []
+    return _normalise_arrow(values).to_pylist()
+
+
+_SPACE_BYTES = np.zeros(256, dtype=bool)
+_SPACE_BYTES[[0x09, 0x0A, 0x0B, 0x0C, 0x0D, 0x1C, 0x1D, 0x1E, 0x1F]] = True  # ASCII \s other than " "
+
+
+def _byte_view(arr) -> tuple[np.ndarray, np.ndarray]:
+    """Offsets (from 0) and UTF-8 bytes of a pyarrow large_string array, without copy."""
+    off = np.frombuffer(arr.buffers()[1], dtype=np.int64)[arr.offset:arr.offset + len(arr) + 1]
+    buf = arr.buffers()[2]
+    data = np.frombuffer(buf, dtype=np.uint8)[off[0]:off[-1]] if buf is not None else np.zeros(0, np.uint8)
+    return off - off[0], data
+
+
+def _any_per_string(off: np.ndarray, byte_mask: np.ndarray) -> np.ndarray:
+    """Whether each string (``off``) has at least one byte where ``byte_mask`` is true."""
+    flags = np.zeros(len(off) - 1, dtype=bool)
+    flags[np.searchsorted(off, np.flatnonzero(byte_mask), side="right") - 1] = True
+    return flags
+
+
+def _normalise_arrow(values):
+    """:func:`normalise_texts` as a pyarrow array (``values``: a list of ``str`` or an Arrow string array, no null).
+
+    Each step runs only on the strings it can change, found by scanning their
+    UTF-8 bytes: NFKD and the removal of non-ASCII characters on non-ASCII
+    strings (a byte >= 0x80), the whitespace collapse and trim on strings holding
+    a whitespace other than single inner spaces, and Python's
+    :func:`normalise_text` (instead of all this) on strings with a character from
+    U+0200 up (a lead byte >= 0xC8).
+    """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    arr = values.cast(pa.large_string()) if isinstance(values, pa.Array) else pa.array(values, type=pa.large_string())
+    if not len(arr):
+        return arr
+
+    def patch(out, where: np.ndarray, new):
+        return pc.replace_with_mask(out, pa.array(where), new.cast(pa.large_string()))
+
+    off, data = _byte_view(arr)
+    non_ascii = _any_per_string(off, data >= 0x80)
+    slow = _any_per_string(off, data >= 0xC8)
+    out = arr
+    if non_ascii.any():
+        sub = pc.utf8_normalize(arr.filter(pa.array(non_ascii)), form="NFKD")
+        out = patch(out, non_ascii, pc.replace_substring_regex(sub, "[^\\x{0}-\\x{7F}]+", ""))
+    off, data = _byte_view(out)
+    space = data == 0x20
+    nonempty = off[1:] > off[:-1]
+    spaced = _any_per_string(off, _SPACE_BYTES[data] | np.append(space[:-1] & space[1:], False))
+    spaced[nonempty] |= space[off[:-1][nonempty]] | space[off[1:][nonempty] - 1]  # leading / trailing space
+    if spaced.any():
+        sub = pc.replace_substring_regex(out.filter(pa.array(spaced)), _ASCII_SPACE_RUN, " ")
+        out = patch(out, spaced, pc.utf8_trim(sub, " "))
+    out = pc.ascii_lower(out)
+    if slow.any():
+        python = [normalise_text(v) for v in arr.filter(pa.array(slow)).to_pylist()]
+        out = patch(out, slow, pa.array(python, type=pa.large_string()))
+    return out
+
+
+def _normalised_codes(values: pd.Series) -> np.ndarray:
+    """Integer codes of ``normalise_text(value)``: equal codes ⇔ equal normalised texts (no missing values)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if not _is_text_series(values):
+        return pd.factorize(values.map(normalise_text).to_numpy(dtype=object))[0]
+    codes, uniques = pd.factorize(values)
+    arr = uniques.array
+    arr = pa.array(arr) if hasattr(arr, "__arrow_array__") else pa.array(_pylist(arr), type=pa.large_string())
+    if not len(arr):
+        return codes
+    normalised = pc.dictionary_encode(_normalise_arrow(arr)).indices.to_numpy(zero_copy_only=False)
+    return normalised[codes]
+
+
+def _is_text_series(values: pd.Series) -> bool:
+    """True when every non-missing value is a ``str`` (safe to work on distinct values)."""
+    if isinstance(values.dtype, pd.StringDtype):
+        return True
+    return values.dtype == object and pd.api.types.infer_dtype(values, skipna=True) in ("string", "empty")
+
+
+def _map_unique(values: pd.Series, func, na, dtype=object) -> np.ndarray:
+    """``values.map(func)`` as an array, computed once per distinct value.
+
+    Text repeats a lot (empty answers, collectivity names, tool names…), so the
+    Python function runs on the distinct values only. Every missing value gives
+    ``na`` (the caller passes ``func``'s result on a missing value). Series that
+    are not text fall back to the per-value map.
+    """
+    if not _is_text_series(values):
+        return np.asarray(values.map(func).to_numpy(dtype=object), dtype=dtype)
+    codes, uniques = pd.factorize(values, use_na_sentinel=True)
+    table = np.empty(len(uniques) + 1, dtype=dtype)
+    uniques = _pylist(uniques)
+    if func is normalise_text:
+        table[:-1] = normalise_texts(uniques)
+    elif dtype is bool:
+        table[:-1] = [bool(func(u)) for u in uniques]
+    else:
+        table[:-1] = [func(u) for u in uniques]
+    table[-1] = na
+    return table[codes]  # code -1 (missing) takes the last entry
+
+
 def _is_blank(series: pd.Series) -> pd.Series:
     if pd.api.types.is_string_dtype(series) or series.dtype == object:
         return series.isna() | (series.astype("string").str.strip() == "")
@@ -97,6 +235,11 @@ def _is_blank(series: pd.Series) -> pd.Series:
 
 
 # --------------------------------------------------------------------------- exclusions
+def exclusion_columns(rule: dict) -> list[str]:
+    """Columns an exclusion rule reads (its ``columns`` and ``order_by``)."""
+    return list(rule["columns"]) + ([rule["order_by"]] if rule.get("order_by") else [])
+
+
 def apply_exclusions(
     frame: pd.DataFrame, rules: list[dict], *, source: str, file: Path | str, id_column: str
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -118,44 +261,55 @@ def apply_exclusions(
     kept, log
         The remaining records and one log row per excluded record.
     """
-    kept = frame
+    # Rows are tracked by position and the frame is sliced once at the end:
+    # each rule reads only its own columns of the rows still kept (no copy of the whole frame per rule).
+    pos = np.arange(len(frame))
     logs: list[pd.DataFrame] = []
     for rule in rules:
         cols = rule["columns"]
-        missing = [c for c in cols if c not in kept.columns]
+        missing = [c for c in exclusion_columns(rule) if c not in frame.columns]
         if missing:
             raise ValidationError(
                 f"{file}: exclusion rule {rule['id']!r} names column(s) {missing} absent from the export",
-                [{"file": str(file), "column": c, "row": None, "problem": "colonne absente"} for c in missing],
+                [{"file": str(file), "column": c, "row": None, "value": None,
+                  "problem": f"colonne absente de l'export, nécessaire à la règle d'exclusion {rule['id']!r}"}
+                 for c in missing],
             )
         kind = rule["rule"]
+
+        def column(c: str) -> pd.Series:
+            return frame[c] if len(pos) == len(frame) else frame[c].iloc[pos]
+
         if kind == "match":
             pattern = re.compile(rule["pattern"])
-            hit = np.zeros(len(kept), dtype=bool)
+            hit = np.zeros(len(pos), dtype=bool)
             for c in cols:
-                values = kept[c].astype("string").fillna("")
-                hit |= values.map(lambda v: bool(pattern.search(v))).to_numpy(dtype=bool)
+                values = column(c).astype("string").fillna("")
+                hit |= _map_unique(values, pattern.search, False, dtype=bool)  # a match object is truthy
         elif kind == "missing":
-            hit = np.ones(len(kept), dtype=bool)
+            hit = np.ones(len(pos), dtype=bool)
             for c in cols:
-                hit &= _is_blank(kept[c]).to_numpy(dtype=bool)
+                hit &= _is_blank(column(c)).to_numpy(dtype=bool)
         elif kind == "below":
-            hit = np.zeros(len(kept), dtype=bool)
+            hit = np.zeros(len(pos), dtype=bool)
             for c in cols:
-                hit |= (pd.to_numeric(kept[c], errors="coerce") < rule["threshold"]).fillna(False).to_numpy(bool)
+                hit |= (pd.to_numeric(column(c), errors="coerce") < rule["threshold"]).fillna(False).to_numpy(bool)
         elif kind == "duplicate":
-            keys = pd.DataFrame({c: kept[c].astype("string").fillna("").map(normalise_text) for c in cols})
-            order = kept[rule["order_by"]] if rule.get("order_by") else pd.Series(np.arange(len(kept)))
+            # Equal normalised keys ⇔ equal integer codes of the normalised keys (normalised once per distinct value).
+            keys = {c: _normalised_codes(column(c).astype("string").fillna("")) for c in cols}
+            order = column(rule["order_by"]).to_numpy() if rule.get("order_by") else np.arange(len(pos))
             # Stable order: by order_by then file row, so "last" is the latest submission.
-            ranked = keys.assign(_o=order.to_numpy(), _r=kept[ROW].to_numpy()).sort_values(["_o", "_r"], kind="stable")
+            ranked = pd.DataFrame(keys).assign(_o=order, _r=column(ROW).to_numpy())
+            ranked = ranked.sort_values(["_o", "_r"], kind="stable")
             dup_sorted = ranked.duplicated(subset=cols, keep=rule.get("keep", "last"))
-            hit = dup_sorted.reindex(keys.index).to_numpy(dtype=bool)
+            hit = dup_sorted.sort_index().to_numpy(dtype=bool)
         else:  # pragma: no cover - schema forbids it
             raise ValueError(f"unknown exclusion rule {kind!r}")
         if hit.any():
-            out = kept[hit]
+            out = frame[[ROW, id_column]].iloc[pos[hit]]  # the log needs these two columns only
             logs.append(_log(source, file, out[ROW], out[id_column], ",".join(cols), f"exclu:{rule['id']}", rule["reason"]))
-        kept = kept[~hit]
+            pos = pos[~hit]
+    kept = frame if len(pos) == len(frame) else frame.iloc[pos]
     return kept, _concat_logs(logs)
 
 
@@ -223,8 +377,9 @@ def validate_raw(raw: RawTable, frame: pd.DataFrame, codebook: Codebook, level: 
                 lo, hi = q.range or (-np.inf, np.inf)
                 if is_csv:
                     check = pa.Check(
-                        lambda s, lo=lo, hi=hi: s.isna() | (s.str.strip() == "") | parse_decimal(s).between(lo, hi).fillna(False),
-                        element_wise=False, error=f"nombre illisible ou hors de [{lo}, {hi}]",
+                        lambda s, lo=lo, hi=hi: s.isna() | (s.str.strip() == "") | parse_decimal(s, raw.decimal).between(lo, hi).fillna(False),
+                        element_wise=False,
+                        error=f"nombre illisible (marque décimale attendue : « {raw.decimal} ») ou hors de [{lo:g}, {hi:g}]",
                     )
                 else:
                     check = pa.Check.in_range(lo, hi, error=f"nombre hors de [{lo}, {hi}]")
@@ -235,14 +390,48 @@ def validate_raw(raw: RawTable, frame: pd.DataFrame, codebook: Codebook, level: 
             if q.other_text and q.type != "multiple":
                 add(q.other_text.replace("{i}", str(b)) if b else q.other_text, [])
     schema = pa.DataFrameSchema(columns, strict=False, coerce=False, name=raw.name)
+    problems: list[dict] = []
     try:
-        schema.validate(frame, lazy=True)
+        schema.validate(frame, lazy=True, inplace=True)  # coerce=False: nothing is changed, no copy needed
     except pa.errors.SchemaErrors as exc:
         problems = _problems_from_pandera(exc.failure_cases, raw, frame)
-        lines = [f"{p['file']}: column {p['column']!r}, row {p['row']}: {p['problem']} (valeur : {p['value']!r})" for p in problems]
-        raise ValidationError(
-            f"{raw.path}: {len(problems)} validation problem(s):\n  " + "\n  ".join(lines), problems
-        ) from None
+    rows = frame[ROW] if ROW in frame.columns else pd.Series(raw.row_numbers, index=frame.index)
+    for q in questions:
+        if q.type != "ranking" or not all(c in frame.columns for c in q.raw_columns()):
+            continue
+        _, dup = decode_ranking(frame, q)
+        rank_cols = q.raw_columns()
+        for idx in frame.index[dup.to_numpy()]:
+            codes = pd.to_numeric(frame.loc[idx, rank_cols], errors="coerce")
+            twice = codes[codes.duplicated(keep=False) & codes.notna()]
+            problems.append({"file": str(raw.path), "column": ", ".join(twice.index), "row": int(rows[idx]),
+                             "problem": f"{q.id} : le même item est classé à deux rangs", "value": int(twice.iloc[0])})
+    owner = {c: q.id for q in questions for b in (range(1, blocks + 1) if q.level == "tool" else [None])
+             for c in q.raw_columns(b)}
+    for p in problems:
+        if p["row"] is None and p["column"] in owner and "absente" in p["problem"]:
+            p["problem"] += f" (question {owner[p['column']]})"
+    if problems:
+        raise_problems(raw.path, problems)
+
+
+def problem_line(p: dict) -> str:
+    """One validation problem as a person reads it: file, column, row, what is wrong, the value."""
+    # .sav: 1-based record number (SPSS case number); CSV: physical line, the header being line 1
+    unit = "line" if str(p["file"]).lower().endswith((".csv", ".txt")) else "row"
+    where = f"{unit} {p['row']}" if p.get("row") is not None else f"every {unit}"
+    value = "" if p.get("value") is None else f" (valeur : {p['value']!r})"
+    return f"{p['file']}: column {p['column']!r}, {where}: {p['problem']}{value}"
+
+
+def raise_problems(path: Path | str, problems: list[dict]) -> None:
+    """Raise one :class:`ValidationError` listing every problem (sorted by file, column, row)."""
+    problems = sorted(problems, key=lambda p: (str(p["file"]), str(p["column"]), p["row"] if p.get("row") is not None else -1))
+    files = sorted({str(p["file"]) for p in problems})
+    head = ", ".join(files) if files else str(path)
+    raise ValidationError(
+        f"{head}: {len(problems)} validation problem(s):\n  " + "\n  ".join(problem_line(p) for p in problems), problems
+    )
 
 
 def _problems_from_pandera(cases: pd.DataFrame, raw: RawTable, frame: pd.DataFrame) -> list[dict]:
@@ -279,12 +468,19 @@ def parse_decimal(values: pd.Series, decimal: str = ",") -> pd.Series:
     """Parse spreadsheet numbers as text ("150 000,50") into floats; blanks give NaN.
 
     Thousands separators (spaces, no-break spaces) are removed; ``decimal`` is
-    the decimal mark. Unparseable values give NaN (validation reports them).
+    the decimal mark. The other mark is never guessed to be a thousands
+    separator: with ``decimal=","``, "2.35" gives NaN (not 235), so a file whose
+    decimal mark differs from the configuration fails validation instead of
+    being read wrong. Unparseable values give NaN (validation reports them).
     """
+    if decimal not in (",", "."):
+        raise ValueError(f"decimal mark must be ',' or '.', got {decimal!r}")
+    other = "." if decimal == "," else ","
     s = values.astype("string").str.strip().str.replace(r"[\s\u00a0\u202f]", "", regex=True)
+    wrong_mark = s.str.contains(other, regex=False).fillna(False).astype(bool)
     if decimal == ",":
-        s = s.str.replace(".", "", regex=False).str.replace(",", ".", regex=False)
-    s = s.where(s != "", None)
+        s = s.str.replace(",", ".", regex=False)
+    s = s.where((s != "") & ~wrong_mark, None)
     return pd.to_numeric(s, errors="coerce").astype("Float64")
 
 
@@ -302,10 +498,22 @@ def decode_categorical(values: pd.Series, question: Question, missing_code: int)
         non-response (to be logged).
     """
     labels = question.labels()
+    ordered = question.type in ("ordinal", "band")
     if values.dtype.kind in "fiu":
+        # Numeric codes → category positions by an index lookup (no label string per row).
         lookup = {float(c.code): c.label for c in question.codes}
-        keys = values.astype("float64")
-        nsp_mask = keys == float(missing_code)
+        keys = values.to_numpy(dtype="float64")
+        nsp = keys == float(missing_code)
+        position = {label: i for i, label in enumerate(labels)}
+        targets = np.array([position.get(label, -1) for label in lookup.values()] + [-1], dtype=np.int64)
+        codes = targets[pd.Index(list(lookup), dtype="float64").get_indexer(keys)]  # unknown / missing → -1
+        if question.shows_nsp:
+            codes[nsp] = position.get(NSP_LABEL, -1)
+            dropped = pd.Series(False, index=values.index)
+        else:
+            dropped = pd.Series(nsp, index=values.index)
+        cat = pd.Categorical.from_codes(codes, categories=labels, ordered=ordered)
+        return pd.Series(cat, index=values.index, name=question.harmonised), dropped
     else:
         lookup = {normalise_text(c.code): c.label for c in question.codes}
         keys = values.astype("string").map(lambda v: normalise_text(v) if v is not None and v is not pd.NA else v)
@@ -316,7 +524,6 @@ def decode_categorical(values: pd.Series, question: Question, missing_code: int)
         dropped = pd.Series(False, index=values.index)
     else:
         dropped = nsp_mask.fillna(False).astype(bool)
-    ordered = question.type in ("ordinal", "band")
     out = pd.Series(pd.Categorical(mapped, categories=labels, ordered=ordered), index=values.index, name=question.harmonised)
     return out, dropped
 
@@ -332,19 +539,29 @@ def recode_other(decoded: pd.Series, other: pd.Series, question: Question) -> tu
     other_code = next((c for c in question.codes if c.key == "autre"), None)
     if other_code is None or not question.recode_other:
         return decoded, pd.Series(False, index=decoded.index)
-    text = other.astype("string").fillna("").map(normalise_text)
-    target = pd.Series(pd.NA, index=decoded.index, dtype="object")
+    # The patterns run once per distinct typed text, on the rows answering « Autre » only.
+    rows = np.flatnonzero((decoded == other_code.label).to_numpy(dtype=bool))
+    codes, uniques = pd.factorize(other.iloc[rows].astype("string").fillna(""), use_na_sentinel=True)
+    norm = normalise_texts(_pylist(uniques))
+    categories = list(decoded.cat.categories)
+    target = np.full(len(uniques) + 1, -1, dtype=np.int64)  # category of each distinct text; -1 = not recoded
     for rule in question.recode_other:
         pat = re.compile(rule["pattern"], re.IGNORECASE)
-        hit = (decoded == other_code.label) & target.isna() & text.map(lambda v: bool(pat.search(v))).astype(bool)
-        target = target.mask(hit, question.label_of(rule["to"]))
-    changed = target.notna()
-    recoded = decoded.astype("object").mask(changed, target)
+        to = categories.index(question.label_of(rule["to"]))
+        for i, text in enumerate(norm):
+            if target[i] < 0 and pat.search(text):
+                target[i] = to
+    row_target = target[codes]
+    hit = row_target >= 0
+    changed = np.zeros(len(decoded), dtype=bool)
+    changed[rows[hit]] = True
+    new_codes = decoded.cat.codes.to_numpy(dtype=np.int64).copy()
+    new_codes[rows[hit]] = row_target[hit]
     recoded = pd.Series(
-        pd.Categorical(recoded, categories=decoded.cat.categories, ordered=decoded.cat.ordered),
+        pd.Categorical.from_codes(new_codes, categories=decoded.cat.categories, ordered=decoded.cat.ordered),
         index=decoded.index, name=decoded.name,
     )
-    return recoded, changed
+    return recoded, pd.Series(changed, index=decoded.index)
 
 
 def decode_multiple(frame: pd.DataFrame, question: Question, block: int | None) -> tuple[pd.DataFrame, pd.Series]:
@@ -394,12 +611,152 @@ def decode_ranking(frame: pd.DataFrame, question: Question) -> tuple[pd.DataFram
         arr = pd.array(rank, dtype="Int8")
         arr[~has] = pd.NA
         out[f"{question.harmonised}__{c.key}"] = arr
-    filled = ~np.isnan(codes)
-    dup = np.zeros(n, dtype=bool)
-    for i in range(n):
-        row = codes[i][filled[i]]
-        dup[i] = len(row) != len(set(row.tolist()))
+    # An item ranked twice = two equal neighbours once each row is sorted (NaN sorts last, never equal).
+    srt = np.sort(codes, axis=1)
+    dup = (srt[:, 1:] == srt[:, :-1]).any(axis=1) if codes.shape[1] > 1 else np.zeros(n, dtype=bool)
     return pd.DataFrame(out, index=frame.index), pd.Series(dup, index=frame.index)
+
+
+@functools.lru_cache(maxsize=16)
+def _names_pattern(names: tuple[str, ...]) -> re.Pattern | None:
+    """One case-insensitive whole-word pattern for every name of 4 characters or more.
+
+    Longest names first (then alphabetical, so the pattern is the same on every run): at a
+    given position the longest name wins, and a mask is never matched again.
+    """
+    kept = sorted({str(n).strip() for n in names if n and len(str(n).strip()) >= 4}, key=lambda n: (-len(n), n))
+    if not kept:
+        return None
+    return re.compile(r"(?<!\w)(?:" + "|".join(re.escape(n) for n in kept) + r")(?!\w)", re.IGNORECASE)
+
+
+# Case-insensitive key of a string, one character per character, such that two strings equal under
+# re.IGNORECASE have equal keys: ASCII letters are lower-cased, every non-ASCII character and the
+# letters i, k, s (the only ASCII letters re.IGNORECASE equates with non-ASCII ones: ı İ K ſ) become
+# "?", other ASCII characters stay. Equal keys are necessary (not sufficient) for a match.
+_FOLD_FROM = "".join(chr(c) for c in range(128) if chr(c).isalpha() and chr(c) not in "iksIKS") + "iksIKS"
+_FOLD_TABLE = bytes.maketrans(_FOLD_FROM.encode(), _FOLD_FROM.lower()[:-6].encode() + b"??????")
+_PY_WHITESPACE = "".join(chr(c) for c in range(0x3001) if chr(c).isspace())  # what str.strip() removes
+_MATCH_START = re.compile(r"(?<!\w)")  # positions where a name may start (the pattern's look-behind)
+_MATCH_END = re.compile(r"(?!\w)")  # positions where a name may end (its look-ahead)
+_KEY = 4  # every name kept is at least this long
+
+
+_FOLD_LUT = np.frombuffer(bytes(range(128)).translate(_FOLD_TABLE) + b"?" * 128, dtype=np.uint8)
+
+
+def _fold(text: str) -> bytes:
+    """Key of ``text``: one byte per character (see ``_FOLD_TABLE``)."""
+    return text.encode("ascii", "replace").translate(_FOLD_TABLE)
+
+
+def _key4(data: np.ndarray, at: np.ndarray) -> np.ndarray:
+    """The 4 key bytes starting at each position of ``at``, packed in a uint32."""
+    return (data[at].astype(np.uint32) | (data[at + 1].astype(np.uint32) << 8)
+            | (data[at + 2].astype(np.uint32) << 16) | (data[at + 3].astype(np.uint32) << 24))
+
+
+class _NameIndex:
+    """The names of :func:`_names_pattern`, with their case-insensitive keys, for fast candidate search.
+
+    For one column of texts, :meth:`candidates` finds the few names that can
+    match in each text; the text is then masked with the pattern of those names
+    only, which gives exactly what the pattern of every name gives (a name that
+    cannot match anywhere in a text never changes which alternative matches
+    first). Millions of names (an e-mail, a phone number… per respondent) are
+    keyed with numpy on their UTF-8 bytes: no Python object is made per name.
+    """
+
+    def __init__(self, names) -> None:
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        if isinstance(names, (pa.Array, pa.ChunkedArray)):
+            raw = names
+        else:  # same set as _names_pattern: str(n) of the truthy names
+            raw = pa.array([str(n) for n in names if n], type=pa.large_string())
+        raw = raw.cast(pa.large_string())
+        if isinstance(raw, pa.ChunkedArray):
+            raw = raw.combine_chunks()
+        names = pc.utf8_trim(pc.drop_null(raw), characters=_PY_WHITESPACE)  # str.strip()
+        # key of every name, from its UTF-8 bytes: continuation bytes dropped, then the fold table
+        # (a non-ASCII character, whose first byte is >= 0xC0, becomes "?"): one byte per character
+        off = np.frombuffer(names.buffers()[1], dtype=np.int64)[names.offset:names.offset + len(names) + 1]
+        buf = names.buffers()[2]
+        data = np.frombuffer(buf, dtype=np.uint8)[off[0]:off[-1]] if buf is not None else np.zeros(0, np.uint8)
+        lengths = pc.utf8_length(names).to_numpy(zero_copy_only=False).astype(np.int64)  # characters, as len()
+        key_off = np.concatenate(([0], np.cumsum(lengths)))
+        first = (data & 0xC0) != 0x80
+        keep = lengths >= _KEY
+        self.names = names.filter(pa.array(keep))
+        self.keys = _FOLD_LUT[data[first]]
+        self.start, self.end = key_off[:-1][keep], key_off[1:][keep]
+        head = _key4(self.keys, self.start)
+        self.order = np.argsort(head, kind="stable")  # names sorted by the key of their first 4 characters
+        self.head = head[self.order]
+        self.tail = _key4(self.keys, self.end - _KEY)  # key of their last 4 characters
+        self.min_len = int(lengths[keep].min()) if keep.any() else 0
+
+    def __len__(self) -> int:
+        return len(self.start)
+
+    def candidates(self, texts: list[str]) -> list[tuple[str, ...]]:
+        """For each text, the names that may match in it, longest first (then alphabetical).
+
+        A name matching at ``text[p:q]`` has its key equal to ``key(text)[p:q]``, with
+        ``p`` a possible start (the look-behind holds) and ``q`` a possible end (the
+        look-ahead holds): its first and last 4 key bytes are found at such places.
+        """
+        none: list[tuple[str, ...]] = [() for _ in texts]
+        if not len(self) or not texts:
+            return none
+        folded = [_fold(t) for t in texts]
+        starts: list[tuple[int, int, list[int]]] = []  # (text, start, possible ends)
+        firsts: set[int] = set()
+        lasts: set[int] = set()
+        for k, (text, key) in enumerate(zip(texts, folded)):
+            if len(text) < self.min_len:
+                continue
+            ends = [m.start() for m in _MATCH_END.finditer(text)]
+            lasts.update(int.from_bytes(key[q - _KEY:q], "little") for q in ends if q >= _KEY)
+            for m in _MATCH_START.finditer(text):
+                p = m.start()
+                if p + self.min_len > len(text):
+                    break
+                starts.append((k, p, ends))
+                firsts.add(int.from_bytes(key[p:p + _KEY], "little"))
+        if not starts:
+            return none
+        wanted = np.array(sorted(firsts), dtype=np.uint32)
+        lo, hi = np.searchsorted(self.head, wanted, "left"), np.searchsorted(self.head, wanted, "right")
+        span = hi - lo
+        cand = self.order[np.repeat(lo - np.cumsum(span) + span, span) + np.arange(span.sum())]
+        cand = cand[np.isin(self.tail[cand], np.array(sorted(lasts), dtype=np.uint32))]
+        if not cand.size:
+            return none
+        import pyarrow.compute as pc
+
+        by_key: dict[bytes, list[str]] = {}
+        for name in pc.unique(self.names.take(np.sort(cand))).to_pylist():  # names may repeat
+            by_key.setdefault(_fold(name), []).append(name)
+        heads = {key[:_KEY] for key in by_key}
+        shortest, longest = min(map(len, by_key)), max(map(len, by_key))
+        out: list[set[str]] = [set() for _ in texts]
+        for k, p, ends in starts:
+            key = folded[k]
+            if key[p:p + _KEY] not in heads:
+                continue
+            for q in ends[bisect.bisect_left(ends, p + shortest):bisect.bisect_right(ends, p + longest)]:
+                found = by_key.get(key[p:q])
+                if found:
+                    out[k].update(found)
+        return [tuple(sorted(c, key=lambda n: (-len(n), n))) for c in out]
+
+
+@functools.lru_cache(maxsize=4096)
+def _candidates_pattern(candidates: tuple[str, ...]) -> re.Pattern:
+    """:func:`_names_pattern` of names already kept and sorted (longest first, then alphabetical)."""
+    return re.compile(r"(?<!\w)(?:" + "|".join(re.escape(n) for n in candidates) + r")(?!\w)", re.IGNORECASE)
 
 
 def redact_text(values: pd.Series, names: list[str] | None = None) -> tuple[pd.Series, pd.Series]:
@@ -411,18 +768,28 @@ def redact_text(values: pd.Series, names: list[str] | None = None) -> tuple[pd.S
         Free-text answers.
     names
         Identifying strings from the raw file (respondent and collectivity
-        names) that must not appear in any output.
+        names) that must not appear in any output; or their ``_NameIndex``,
+        built once when many columns are redacted with the same names.
 
     Returns
     -------
     redacted, changed
     """
     s = values.astype("string")
-    out = s.str.replace(EMAIL_RE, EMAIL_MASK, regex=True).str.replace(PHONE_RE, PHONE_MASK, regex=True)
-    for name in sorted({n for n in (names or []) if n and len(n.strip()) >= 4}, key=len, reverse=True):
-        out = out.str.replace(r"(?<!\w)" + re.escape(name.strip()) + r"(?!\w)", NAME_MASK, case=False, regex=True)
-    changed = (out.fillna("") != s.fillna(""))
-    return out, changed.astype(bool)
+    # Each distinct text is redacted once (free text repeats: empty answers, pick lists, copies).
+    codes, uniques = pd.factorize(s, use_na_sentinel=True)
+    uniques = _pylist(uniques)
+    texts = [PHONE_RE.sub(PHONE_MASK, EMAIL_RE.sub(EMAIL_MASK, u)) for u in uniques]
+    index = names if isinstance(names, _NameIndex) else _NameIndex(tuple(names or ()))
+    for k, cands in enumerate(index.candidates(texts)):
+        if cands:  # same result as _names_pattern(names).sub(): names that cannot match are left out
+            texts[k] = _candidates_pattern(cands).sub(NAME_MASK, texts[k])
+    table = np.empty(len(uniques) + 1, dtype=object)
+    table[:-1] = texts
+    table[-1] = pd.NA
+    out = pd.Series(pd.array(table[codes], dtype=s.dtype), index=s.index, name=s.name)
+    changed_u = np.append(np.array([t != u for t, u in zip(texts, uniques)], dtype=bool), False)
+    return out, pd.Series(changed_u[codes], index=s.index, name=s.name)
 
 
 def pseudonymise(values: pd.Series, salt: bytes, prefix: str = "COL-") -> pd.Series:
@@ -437,7 +804,15 @@ def pseudonymise(values: pd.Series, salt: bytes, prefix: str = "COL-") -> pd.Ser
         digest = hmac.new(salt, normalise_text(v).encode("utf-8"), hashlib.sha256).hexdigest()
         return prefix + digest[:12]
 
-    return values.map(one).astype("string")
+    if not _is_text_series(values):
+        return values.map(one).astype("string")
+    # one HMAC per distinct name, not per record (same ids as one() on each value)
+    codes, uniques = pd.factorize(values, use_na_sentinel=True)
+    uniques = _pylist(uniques)
+    norm = normalise_texts(uniques)
+    table = np.array([None if not u.strip() else prefix + hmac.digest(salt, k.encode("utf-8"), "sha256").hex()[:12]
+                      for u, k in zip(uniques, norm)] + [None], dtype=object)
+    return pd.Series(table[codes], index=values.index, name=values.name).astype("string")
 
 
 # --------------------------------------------------------------------------- filters
@@ -480,8 +855,12 @@ def decode_level(
     file: Path | str,
     id_col: str,
     names: list[str],
+    decimal: str = ",",
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Decode every question of one level (respondent, one tool block, or BP)."""
+    """Decode every question of one level (respondent, one tool block, or BP).
+
+    ``decimal`` is the decimal mark of numbers stored as text (CSV exports).
+    """
     cols: dict[str, pd.Series | pd.array] = {}
     logs = []
     ids = frame[id_col]
@@ -499,10 +878,10 @@ def decode_level(
             if q.other_text:
                 other = frame[rawcol(q.other_text)]
                 decoded, changed = recode_other(decoded, other, q)
-                if changed.any():
-                    for idx in frame.index[changed]:
-                        logs.append(_log(source, file, [rows[idx]], [ids[idx]], q.harmonised, "recodage « Autre »",
-                                         f"« Autre » saisi à la main → {decoded[idx]}"))
+                if changed.any():  # one log row per recoded record, in file order
+                    hit = changed.to_numpy(dtype=bool)
+                    logs.append(_log(source, file, rows[hit], ids[hit], q.harmonised, "recodage « Autre »",
+                                     ("« Autre » saisi à la main → " + decoded[hit].astype(str)).to_numpy(dtype=object)))
                 red, _ = redact_text(other, names)
                 cols[f"{q.harmonised}_other"] = red.where(red.str.strip() != "", None)
             cols[q.harmonised] = decoded
@@ -528,7 +907,7 @@ def decode_level(
                 cols[c] = decoded[c]
         elif q.type == "numeric":
             raw = frame[rawcol(q.raw)]
-            num = parse_decimal(raw) if not raw.dtype.kind in "fiu" else raw.astype("Float64")
+            num = parse_decimal(raw, decimal) if raw.dtype.kind not in "fiu" else raw.astype("Float64")
             if num.dropna().mod(1).eq(0).all():
                 num = num.round().astype("Int64")
             cols[q.harmonised] = num
@@ -546,12 +925,33 @@ def decode_level(
     return out, _concat_logs(logs)
 
 
+def _survey_name_index(frame: pd.DataFrame, codebook: Codebook) -> _NameIndex:
+    """:func:`_survey_names` as a :class:`_NameIndex`, taken from the Arrow columns without Python strings."""
+    import pyarrow as pa
+
+    ident = codebook.identifiers
+    arrow, other = [], []
+    for col in list(ident.get("drop", [])) + list(ident.get("pseudonymise", {}).keys()):
+        if col in frame.columns and frame[col].dtype.kind not in "fiuM":
+            if isinstance(frame[col].dtype, pd.StringDtype) and hasattr(frame[col].array, "__arrow_array__"):
+                arrow.append(pa.array(frame[col].array).cast(pa.large_string()))  # repeats are harmless
+            else:
+                other.extend(map(str, _pylist(frame[col].dropna().unique())))
+    if other:
+        arrow.append(pa.array(other, type=pa.large_string()))
+    if not arrow:
+        return _NameIndex(())
+    # str(n) of the truthy names: "" is dropped by the length filter of the index anyway
+    chunks = [c for a in arrow for c in (a.chunks if isinstance(a, pa.ChunkedArray) else [a])]
+    return _NameIndex(pa.chunked_array(chunks, type=pa.large_string()))
+
+
 def _survey_names(frame: pd.DataFrame, codebook: Codebook) -> list[str]:
     ident = codebook.identifiers
     names: list[str] = []
     for col in list(ident.get("drop", [])) + list(ident.get("pseudonymise", {}).keys()):
         if col in frame.columns and frame[col].dtype.kind not in "fiuM":
-            names.extend(str(v) for v in frame[col].dropna().unique())
+            names.extend(map(str, _pylist(frame[col].dropna().unique())))
     return names
 
 
@@ -571,13 +971,26 @@ def clean_survey(
         raise ValidationError(f"{raw.path}: id column {id_col!r} missing",
                               [{"file": str(raw.path), "column": id_col, "row": None, "problem": "colonne absente", "value": None}])
     dup_ids = frame[id_col].duplicated(keep=False) & frame[id_col].notna()
-    kept, excluded = apply_exclusions(frame, [r for r in exclusions if r["source"] == raw.name],
-                                      source=raw.name, file=raw.path, id_column=id_col)
+    # A rule whose columns are absent is a problem listed with every validation problem (not alone).
+    rules = [r for r in exclusions if r["source"] == raw.name]
+    rule_problems = [
+        {"file": str(raw.path), "column": c, "row": None, "value": None,
+         "problem": f"colonne absente de l'export, nécessaire à la règle d'exclusion {r['id']!r}"}
+        for r in rules for c in exclusion_columns(r) if c not in frame.columns
+    ]
+    usable = [r for r in rules if all(c in frame.columns for c in exclusion_columns(r))]
+    kept, excluded = apply_exclusions(frame, usable, source=raw.name, file=raw.path, id_column=id_col)
     if dup_ids.any():
         # duplicated record ids are reported by validation below even when excluded rows carry them
         kept = pd.concat([kept, frame[dup_ids & ~frame.index.isin(kept.index)]]).sort_index()
-    validate_raw(raw, kept, codebook, "respondent")
-    names = _survey_names(raw.frame, codebook)
+    problems = list(rule_problems)
+    try:
+        validate_raw(raw, kept, codebook, "respondent")
+    except ValidationError as exc:
+        problems += exc.problems
+    if problems:
+        raise_problems(raw.path, problems)
+    names = _survey_name_index(raw.frame, codebook)  # indexed once for every text column
     logs = []
 
     resp_q = codebook.at_level("respondent")
@@ -587,7 +1000,11 @@ def clean_survey(
     resp, log = apply_filters(resp, resp_q, codebook, source=raw.name, file=raw.path, id_col=id_col)
     logs.append(log)
 
-    respondent_id = kept[id_col].map(lambda v: f"R{int(v):04d}").astype("string")
+    if kept[id_col].dtype.kind in "fiu":  # vectorised f"R{int(v):04d}" (int() truncates like astype)
+        respondent_id = ("R" + pd.Series(kept[id_col].to_numpy().astype(np.int64), index=kept.index, name=id_col)
+                         .astype("string").str.zfill(4)).astype("string")
+    else:
+        respondent_id = kept[id_col].map(lambda v: f"R{int(v):04d}").astype("string")
     pseudo_cols = codebook.identifiers.get("pseudonymise", {})
     meta = {"respondent_id": respondent_id}
     for raw_col, out_col in pseudo_cols.items():
@@ -599,18 +1016,23 @@ def clean_survey(
     # tool blocks → one row per tool
     blocks = src.get("tool_blocks")
     tool_frames = []
+    tool_rows = []  # position in ``respondents`` of the respondent of each tool row
     if blocks:
         n_tools = pd.to_numeric(kept[blocks["count_column"]], errors="coerce").fillna(0)
         tool_q = codebook.at_level("tool")
         for b in range(1, blocks["count"] + 1):
             in_block = n_tools >= b
             block_cols = [c for q in tool_q for c in q.raw_columns(b)]
-            data_beyond = (~in_block) & kept[block_cols].apply(lambda s: ~_is_blank(s)).any(axis=1)
+            answered = np.zeros(len(kept), dtype=bool)  # any answer in the block, column by column (no row-wise frame reduction)
+            for c in block_cols:
+                answered |= ~_is_blank(kept[c]).to_numpy(dtype=bool)
+            data_beyond = (~in_block) & pd.Series(answered, index=kept.index)
             if data_beyond.any():
                 hit = kept[data_beyond]
                 logs.append(_log(raw.name, raw.path, hit[ROW], hit[id_col], f"bloc outil {b}", "bloc ignoré",
                                  f"réponses dans le bloc {b} alors que {blocks['count_column']} < {b}"))
-            sub = kept[in_block]
+            # only the block's columns are copied, not the whole export
+            sub = kept.loc[in_block, list(dict.fromkeys([*block_cols, ROW, id_col]))]
             if sub.empty:
                 continue
             dec, log = decode_level(sub, tool_q, codebook, block=b, source=raw.name, file=raw.path, id_col=id_col, names=names)
@@ -628,14 +1050,23 @@ def clean_survey(
                 index=sub.index,
             )
             tool_frames.append(pd.concat([head, dec.drop(columns=[ROW, id_col])], axis=1))
+            tool_rows.append(np.flatnonzero(in_block.to_numpy(dtype=bool)))
     if tool_frames:
         tools = pd.concat(tool_frames, ignore_index=True)
     else:
-        tools = pd.DataFrame({"tool_id": pd.Series(dtype="string"), "respondent_id": pd.Series(dtype="string")})
+        # No tool described, or a questionnaire without tool blocks (2018): an empty table with the same key columns.
+        tools = pd.DataFrame({"tool_id": pd.Series(dtype="string"), "respondent_id": pd.Series(dtype="string"),
+                              "tool_index": pd.Series(dtype="Int8")})
     dims = respondents.set_index("respondent_id")
     carry = [c for c in ("collectivity_id", "collectivity_type", "role") if c in dims.columns]
+    by_position = dims.index.is_unique and len(tools) > 0  # then map by id = take by position (no string hashing)
+    rows = np.concatenate(tool_rows) if by_position else None
     for c in carry:
-        tools.insert(2 + carry.index(c), c, tools["respondent_id"].map(dims[c]).astype(dims[c].dtype) if len(tools) else pd.Series(dtype=dims[c].dtype))
+        if by_position:
+            values = pd.Series(respondents[c].array.take(rows), index=tools.index, name="respondent_id")
+        else:
+            values = tools["respondent_id"].map(dims[c]).astype(dims[c].dtype) if len(tools) else pd.Series(dtype=dims[c].dtype)
+        tools.insert(2 + carry.index(c), c, values)
     tools = tools.sort_values(["respondent_id", "tool_index"], kind="stable").reset_index(drop=True)
     respondents = respondents.sort_values("respondent_id", kind="stable").reset_index(drop=True)
     events = _concat_logs(logs)
@@ -654,7 +1085,8 @@ def clean_bp(raw: RawTable, codebook: Codebook) -> tuple[pd.DataFrame, pd.DataFr
     frame = raw.frame.assign(**{ROW: list(raw.row_numbers)})
     validate_raw(raw, frame, codebook, "bp")
     qs = codebook.at_level("bp")
-    dec, log = decode_level(frame, qs, codebook, block=None, source=raw.name, file=raw.path, id_col=id_col, names=[])
+    dec, log = decode_level(frame, qs, codebook, block=None, source=raw.name, file=raw.path, id_col=id_col, names=[],
+                            decimal=raw.decimal)
     dec = dec.assign(**{ROW: frame[ROW], id_col: frame[id_col]})
     dec, log2 = apply_filters(dec, qs, codebook, source=raw.name, file=raw.path, id_col=id_col)
     bp_id = pd.to_numeric(frame[id_col].str.strip(), errors="coerce").astype("Int64")
@@ -674,18 +1106,26 @@ def clean_edition(raws: dict[str, RawTable], codebook: Codebook, exclusions: lis
     respondents = tools = bp = None
     excluded_logs, event_logs = [], []
     raw_rows, kept_rows = {}, {}
+    problems: list[dict] = []
     for name, raw in raws.items():
         level = codebook.sources[name]["level"]
         raw_rows[name] = len(raw.frame)
-        if level == "respondent":
-            respondents, tools, excluded, events = clean_survey(raw, codebook, exclusions, salt)
-            kept_rows[name] = len(respondents)
-            excluded_logs.append(excluded)
-            event_logs.append(events)
-        elif level == "bp":
-            bp, events = clean_bp(raw, codebook)
-            kept_rows[name] = len(bp)
-            event_logs.append(events)
+        try:
+            if level == "respondent":
+                respondents, tools, excluded, events = clean_survey(raw, codebook, exclusions, salt)
+                kept_rows[name] = len(respondents)
+                excluded_logs.append(excluded)
+                event_logs.append(events)
+            elif level == "bp":
+                bp, events = clean_bp(raw, codebook)
+                kept_rows[name] = len(bp)
+                event_logs.append(events)
+        except ValidationError as exc:
+            if not exc.problems:
+                raise
+            problems += exc.problems  # every file is validated before one error lists all problems
+    if problems:
+        raise_problems(", ".join(str(r.path) for r in raws.values()), problems)
     excluded = _concat_logs(excluded_logs)
     for name in raws:
         n_ex = int((excluded["source"] == name).sum())

@@ -73,6 +73,7 @@ from barometre.errors import CodebookError, ValidationError
 from barometre.stats import (
     DEFAULT_SEED,
     AssociationTest,
+    GroupedMoments,
     association_test,
     effective_base,
     grouped_effective_base,
@@ -264,7 +265,28 @@ def _float_matrix(frame: pd.DataFrame, columns: Sequence[str]) -> np.ndarray:
     """Columns as a float matrix, missing → NaN (nullable dtypes included)."""
     if not columns:
         return np.empty((len(frame), 0))
-    return np.column_stack([frame[c].to_numpy(dtype=float, na_value=np.nan) for c in columns])
+    out = np.empty((len(frame), len(columns)), order="F")  # column-major: the handlers read it column by column
+    for j, c in enumerate(columns):
+        out[:, j] = frame[c].to_numpy(dtype=float, na_value=np.nan)
+    return out
+
+
+def _count_columns(hits, k: int, gcodes: np.ndarray, ok: np.ndarray, g_n: int, w: np.ndarray | None):
+    """Unweighted and weighted counts, answers (``hits(j)``: rows of column ``j`` counted) × groups.
+
+    Column by column: ``np.bincount`` adds each group's rows in row order, as one
+    bincount over every (answer, group) cell in row-major order does, so the sums
+    are the same to the last bit, without (rows × answers) index arrays.
+    """
+    ucnt = np.empty((k, g_n))
+    cnt = ucnt if w is None else np.empty((k, g_n))
+    for j in range(k):
+        sel = ok & hits(j)
+        gsel = gcodes[sel]
+        ucnt[j] = np.bincount(gsel, minlength=g_n)
+        if w is not None:
+            cnt[j] = np.bincount(gsel, weights=w[sel], minlength=g_n)
+    return ucnt, cnt
 
 
 def _pct_ci(
@@ -292,6 +314,13 @@ class _Context:
     dimension: str
     col_labels: list[str]
     weighted: bool
+    cache: dict = field(default_factory=dict)  # per question, shared by its dimensions (same rows)
+
+    def cached(self, key: str, make):
+        """``make()`` computed once per question (the rows do not depend on the dimension)."""
+        if key not in self.cache:
+            self.cache[key] = make()
+        return self.cache[key]
 
     def block(
         self,
@@ -362,7 +391,7 @@ def _categorical(
     labels = q.labels()
     keys = [c.key for c in q.codes] + (["nsp"] if q.shows_nsp else [])
     g_n = len(ctx.col_labels)
-    a = _answer_codes(frame[q.harmonised], labels, f"question {q.id} ({q.harmonised})")
+    a = ctx.cached("codes", lambda: _answer_codes(frame[q.harmonised], labels, f"question {q.id} ({q.harmonised})"))
     ok = (a >= 0) & (gcodes >= 0)
     a, g = a[ok], gcodes[ok]
     wv = None if w is None else w[ok]
@@ -414,16 +443,15 @@ def _multiple(
     keys = [o.key for o in q.options]
     labels = [o.label for o in q.options]
     g_n, k = len(ctx.col_labels), len(keys)
-    m = _float_matrix(frame, cols)
-    ok = _answered(m) & (gcodes >= 0)
-    m, g = m[ok], gcodes[ok]
+    m = ctx.cached("matrix", lambda: _float_matrix(frame, cols))
+    answered = ctx.cached("answered", lambda: _answered(m))
+    ok = answered & (gcodes >= 0)
+    g = gcodes[ok]
     wv = None if w is None else w[ok]
     ubase = np.bincount(g, minlength=g_n).astype(float)
     base = ubase if wv is None else np.bincount(g, weights=wv, minlength=g_n)
     eff = base if wv is None else grouped_effective_base(g, wv, g_n)
-    r, o = np.nonzero(m == 1)
-    ucnt = _bincount2(o, g[r], k, g_n, None)
-    cnt = ucnt if wv is None else _bincount2(o, g[r], k, g_n, wv[r])
+    ucnt, cnt = _count_columns(lambda j: m[:, j] == 1, k, gcodes, ok, g_n, w)
     blocks = [ctx.block(SHARE, keys, labels, cnt, base, eff, *_pct_ci(cnt, base, eff, confidence), ucnt, ubase)]
     tests: dict[str, AssociationTest] = {}
     if test_kw is not None:
@@ -446,9 +474,10 @@ def _ranking(
     keys = [c.key for c in q.codes]
     labels = [c.label for c in q.codes]
     g_n, k = len(ctx.col_labels), len(keys)
-    m = _float_matrix(frame, cols)
-    ok = _answered(m) & (gcodes >= 0)
-    m, g = m[ok], gcodes[ok]
+    m_all = ctx.cached("matrix", lambda: _float_matrix(frame, cols))
+    answered = ctx.cached("answered", lambda: _answered(m_all))
+    ok = answered & (gcodes >= 0)
+    g = gcodes[ok]
     wv = None if w is None else w[ok]
     ubase = np.bincount(g, minlength=g_n).astype(float)
     base = ubase if wv is None else np.bincount(g, weights=wv, minlength=g_n)
@@ -456,18 +485,18 @@ def _ranking(
     blocks = []
     tests: dict[str, AssociationTest] = {}
     first_cnt = None
-    for stat, hit in ((FIRST, m == 1), (TOP3, m <= 3)):
-        r, o = np.nonzero(hit)
-        ucnt = _bincount2(o, g[r], k, g_n, None)
-        cnt = ucnt if wv is None else _bincount2(o, g[r], k, g_n, wv[r])
+    for stat, hits in ((FIRST, lambda j: m_all[:, j] == 1), (TOP3, lambda j: m_all[:, j] <= 3)):
+        ucnt, cnt = _count_columns(hits, k, gcodes, ok, g_n, w)
         if stat == FIRST:
             first_cnt = cnt
         pct = _pct_ci(cnt, base, eff, confidence)
         blocks.append(ctx.block(stat, keys, labels, cnt, base, eff, *pct, ucnt, ubase))
-    # mean rank: groups = item × column
-    r, o = np.nonzero(~np.isnan(m))
-    grp = o * g_n + g[r]
-    mom = grouped_moments(m[r, o], grp, k * g_n, None if wv is None else wv[r])
+    # mean rank: groups = item × column, item by item (each group's values in row order, as before)
+    parts = []
+    for j in range(k):
+        sel = ok & ~np.isnan(m_all[:, j])
+        parts.append(grouped_moments(m_all[sel, j], gcodes[sel], g_n, None if w is None else w[sel]))
+    mom = GroupedMoments(*(np.concatenate([getattr(p, f) for p in parts]) for f in ("n", "weight_sum", "effective_n", "mean", "sd")))
     low, high = t_interval(mom.mean, mom.sd, mom.effective_n, confidence)
     shape = (k, g_n)
     blocks.append(
@@ -491,7 +520,7 @@ def _numeric(
 ) -> _Blocks:
     q = ctx.question
     g_n = len(ctx.col_labels)
-    v = frame[q.harmonised].to_numpy(dtype=float, na_value=np.nan)
+    v = ctx.cached("values", lambda: frame[q.harmonised].to_numpy(dtype=float, na_value=np.nan))
     ok = np.isfinite(v) & (gcodes >= 0)
     v, g = v[ok], gcodes[ok]
     wv = None if w is None else w[ok]
@@ -564,12 +593,39 @@ def tabulate_question(
     QuestionTable
         Long cells (see the module docstring) and the test(s) of association.
     """
+    return _tabulate_question(
+        frame, question, dimension, codebook=codebook, filter_question=filter_question, weight=weight,
+        confidence=confidence, min_expected=min_expected, permutations=permutations, seed=seed, test=test, cache={},
+    )
+
+
+def _tabulate_question(
+    frame: pd.DataFrame,
+    question: Question,
+    dimension: str | None,
+    *,
+    codebook: Codebook | None,
+    filter_question: Question | None,
+    weight: str | None,
+    confidence: float,
+    min_expected: float,
+    permutations: int,
+    seed: int | None,
+    test: bool,
+    cache: dict,
+) -> QuestionTable:
+    """:func:`tabulate_question`, with ``cache`` shared by the dimensions of one question (same frame)."""
     if question.type not in _HANDLERS:
         raise ValueError(f"question {question.id}: type {question.type!r} is not tabulated")
     needed = question.columns() if question.type in ("multiple", "ranking") else [question.harmonised]
     _require(frame, needed, f"question {question.id} ({question.harmonised})")
-    mask = filter_mask(frame, question, codebook, filter_question)
-    sub = frame.loc[mask]
+    if "mask" not in cache:
+        cache["mask"] = filter_mask(frame, question, codebook, filter_question)
+    mask = cache["mask"]
+    # only the columns this table reads, and no row copy when every row is asked
+    cols = list(dict.fromkeys([*needed, *([dimension] if dimension is not None else []), *([weight] if weight else [])]))
+    cols = [c for c in cols if c in frame.columns]
+    sub = frame[cols] if mask.all() else frame.loc[mask, cols]
     w = None
     if weight is not None:
         _require(frame, [weight], "weight")
@@ -584,7 +640,7 @@ def tabulate_question(
         _require(frame, [dimension], f"dimension of question {question.id}")
         gcodes, col_labels = _dimension_codes(sub[dimension])
         dim_name = dimension
-    ctx = _Context(question, dim_name, col_labels, weight is not None)
+    ctx = _Context(question, dim_name, col_labels, weight is not None, cache)
     test_kw = (
         {"min_expected": min_expected, "permutations": permutations, "seed": seed}
         if (test and dimension is not None)
@@ -624,12 +680,13 @@ def tabulate_level(
     for q in questions:
         if q.type not in TABULATED_TYPES:
             continue
+        cache: dict = {}  # the question's rows, codes and cells, computed once for all its dimensions
         for dim in (None, *dimensions):
             if dim is not None and dim == q.harmonised:
                 continue
-            qt = tabulate_question(
-                frame, q, dim, codebook=codebook, weight=weight, confidence=confidence,
-                min_expected=min_expected, permutations=permutations, seed=seed,
+            qt = _tabulate_question(
+                frame, q, dim, codebook=codebook, filter_question=None, weight=weight, confidence=confidence,
+                min_expected=min_expected, permutations=permutations, seed=seed, test=True, cache=cache,
             )
             cells.append(qt.cells)
             if dim is not None:
