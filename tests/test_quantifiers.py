@@ -15,6 +15,7 @@ from barometre.quantifiers import (
     Interval,
     UnknownQuantifierError,
     normalize_phrase,
+    typeset,
     quantifier_holds,
     quantifier_interval,
     quantify,
@@ -84,7 +85,7 @@ def test_exact_percent_computations_from_counts():
     ],
 )
 def test_known_answers(value, expected):
-    assert quantify(value) == expected
+    assert quantify(value) == typeset(expected)
     assert quantifier_holds(expected, value)
 
 
@@ -279,10 +280,42 @@ def test_prefer_published_wording_when_true():
 def test_prefer_family():
     assert quantify(25.6, prefer="ratio") == "1 sur 4"
     assert quantify(75.6, prefer="fraction") == "les trois quarts"
-    assert quantify(88.9, prefer="percent") == "près de 90 %"
+    assert quantify(88.9, prefer="percent") == "près de 90\u202f%"
     assert quantify(52.7, prefer="exact") == "plus de la moitié"  # no exact phrase -> default
 
 
 def test_prefer_unknown_phrase_raises():
     with pytest.raises(UnknownQuantifierError):
         quantify(50, prefer="beaucoup")
+
+
+def test_printed_phrases_have_a_narrow_no_break_space_before_percent():
+    assert typeset("moins de 10 %") == "moins de 10\u202f%"
+    assert quantify(7.0) == "moins de 10\u202f%"
+    assert quantify(15.8) == "15,8\u202f%"
+    assert "\u202f%" not in quantify(52.7)  # no « % », nothing to change
+    assert quantifier_holds(quantify(7.0), 7.0)  # the printed form is understood back
+
+
+@pytest.mark.parametrize(("k", "n"), [(15, 45), (1, 3), (2, 6), (40, 120), (333_333, 999_999)])
+def test_a_float_share_of_one_third_is_exactly_one_third(k, n):
+    """100·k/n as a float lands on either side of 100/3; the phrase must not depend on which."""
+    for value in (100 * k / n, k / n * 100, 100 * (k / n)):
+        assert quantifier_holds("un tiers", value), value
+        assert not quantifier_holds("plus d'un tiers", value), value
+        assert not quantifier_holds("moins d'un tiers", value), value
+        assert quantify(value) == "un tiers"
+
+
+@pytest.mark.parametrize(("k", "n"), [(30, 45), (2, 3), (666_666, 999_999)])
+def test_a_float_share_of_two_thirds_is_exactly_two_thirds(k, n):
+    for value in (100 * k / n, k / n * 100):
+        assert not quantifier_holds("plus des deux tiers", value), value
+        assert not quantifier_holds("moins des deux tiers", value), value
+        assert quantifier_holds("2 sur 3", value), value
+
+
+def test_terminating_values_keep_their_float_meaning():
+    """15.35 as a float is 15.3499…: printed « 15,3 % », and judged so (not snapped to 307/20)."""
+    assert quantify(15.35) == "15,3\u202f%" and quantifier_holds("15,3 %", 15.35)
+    assert not quantifier_holds("15,4 %", 15.35)

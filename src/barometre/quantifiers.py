@@ -422,7 +422,32 @@ def quantifier_interval(phrase: str) -> Interval:
     raise UnknownQuantifierError(f"unknown quantifier: {phrase!r}")
 
 
-def _check_percent(percent: float) -> float:
+#: Largest denominator of the exact value a float percentage stands for (see :func:`_check_percent`).
+EXACT_DENOMINATOR = 10**6
+
+
+def _terminates(q: Fraction) -> bool:
+    """Whether ``q`` has a finite decimal expansion (its denominator divides a power of 10)."""
+    d = q.denominator
+    for prime in (2, 5):
+        while d % prime == 0:
+            d //= prime
+    return d == 1
+
+
+def _check_percent(percent: float) -> float | Fraction:
+    """The percentage, clamped to [0, 100]; a float standing for a third, a seventh… made exact.
+
+    A share computed from counts is 100·k/n, but as a float it lands a little
+    above or below the exact value: 100 × 15 / 45 is 33.333333333333336, just
+    *above* one third, so « plus d'un tiers » would be wrongly true. When the
+    nearest fraction of denominator at most :data:`EXACT_DENOMINATOR` has no
+    finite decimal expansion (15/45 → 100/3), that fraction is used: such values
+    are the only bounds of the phrase table (thirds) a float can never hit. Values
+    with a finite expansion stay the float they are, so that a printed figure
+    (« 15,3 % » for the float 15.35, which is 15.3499…) is judged as
+    :func:`~barometre.fr.format_percent` prints it.
+    """
     if isinstance(percent, bool) or not isinstance(percent, (Real, Decimal)):
         raise TypeError(f"percent must be a number, got {type(percent).__name__}")
     value = float(percent)
@@ -430,7 +455,16 @@ def _check_percent(percent: float) -> float:
         raise ValueError("percent is NaN: no phrase can describe a missing value")
     if not -1e-9 <= value <= 100 + 1e-9:
         raise ValueError(f"percent must be on the 0-100 scale, got {percent!r}")
-    return min(max(value, 0.0), 100.0)
+    value = min(max(value, 0.0), 100.0)
+    exact = Fraction(value).limit_denominator(EXACT_DENOMINATOR)
+    if not _terminates(exact) and abs(float(exact) - value) <= 1e-9 * max(1.0, value):
+        return exact
+    return value
+
+
+def typeset(phrase: str) -> str:
+    """A phrase as printed in French: a narrow no-break space (U+202F) before « % »."""
+    return re.sub(r" %", "\u202f%", phrase)
 
 
 def quantifier_holds(phrase: str, percent: float) -> bool:
@@ -475,7 +509,7 @@ def _default_phrase(value: float) -> str:
     for choice in DEFAULT_CHOICES:
         if value in choice.range:
             return choice.phrase
-    return format_percent(value, 1)
+    return format_percent(float(value), 1)
 
 
 def _most_specific(candidates: Iterable[str], value: float) -> str | None:
@@ -512,7 +546,8 @@ def quantify(percent: float, prefer: str | Sequence[str] | None = None) -> str:
     str
         The preferred phrase if one holds; otherwise the phrase of
         ``DEFAULT_CHOICES`` for this value; otherwise the exact figure
-        (« 15,8 % »). In every case ``quantifier_holds(result, percent)`` is True.
+        (« 15,8 % »). Printed French style (:func:`typeset`: U+202F before
+        « % »). In every case ``quantifier_holds(result, percent)`` is True.
 
     Raises
     ------
@@ -539,7 +574,7 @@ def quantify(percent: float, prefer: str | Sequence[str] | None = None) -> str:
         if item in FAMILIES:
             phrase = _most_specific((q.phrase for q in QUANTIFIERS.values() if q.family == item), value)
             if phrase is not None:
-                return phrase
+                return typeset(phrase)
         elif value in quantifier_interval(item):
-            return item
-    return _default_phrase(value)
+            return typeset(item)
+    return typeset(_default_phrase(value))
