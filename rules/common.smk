@@ -18,6 +18,7 @@ os.environ.update(
 )
 
 from barometre.config import check_files  # noqa: E402
+from barometre.provenance import run_source_date_epoch  # noqa: E402
 
 # Schema validation: an unknown key, a wrong type or a missing required key stops here.
 validate(config, schema="../schemas/config.schema.json")
@@ -25,6 +26,15 @@ validate(config, schema="../schemas/config.schema.json")
 check_files(config, workflow.basedir)
 
 EDITIONS = sorted(str(e) for e in config["editions"])
+
+# One date for every output of the run (PDF and workbook metadata, report, provenance.json), chosen
+# as `make` chooses it: the environment's SOURCE_DATE_EPOCH, else the last commit's date, else
+# report.source_date_epoch. Jobs inherit it, so `snakemake` run directly builds the same bytes.
+# (SOURCE_DATE_EPOCH is optional, hence no `envvars:` directive; on a cluster node the job reads
+# this file again and gets the same value from the same commit.)
+os.environ.update(
+    SOURCE_DATE_EPOCH=str(run_source_date_epoch(workflow.basedir, config.get("report", {}).get("source_date_epoch", 0)))
+)
 
 
 def package_code(*modules):

@@ -192,3 +192,14 @@ def test_ci_script_is_strict_and_executable():
 def test_gitkeep_files_exist():
     assert (ROOT / "results" / ".gitkeep").is_file()
     assert (ROOT / "data" / "processed" / ".gitkeep").is_file()
+
+
+def test_snakemake_lint_is_clean(tmp_path):
+    """`snakemake --lint` finds nothing to say about the workflow (on a copy of the project)."""
+    from conftest import copy_project, run_snakemake
+
+    proj = copy_project(tmp_path / "proj")
+    res = run_snakemake(proj, "--lint", timeout=300)
+    out = res.stdout + res.stderr
+    assert res.returncode == 0, out[-4000:]
+    assert "Congratulations, your workflow is in a good condition!" in out, out[-4000:]

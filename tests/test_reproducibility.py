@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -18,7 +19,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from barometre.provenance import build_provenance, git_state
+from barometre.provenance import build_provenance, git_state, run_source_date_epoch
 from conftest import EDITION, ROOT, copy_project, run_snakemake, sha256_tree
 
 EPOCH = 1507248000  # the SOURCE_DATE_EPOCH run_snakemake sets (end of the 2017 fieldwork)
@@ -187,6 +188,33 @@ def test_git_state_gives_commit_and_dirty_flag(tmp_path):
     assert re.fullmatch(r"[0-9a-f]{40}", state["commit"]) and state["dirty"] is False
     (tmp_path / "f.txt").write_text("b\n")
     assert git_state(tmp_path)["dirty"] is True
+
+
+def test_run_source_date_epoch_env_then_last_commit_then_config(tmp_path, monkeypatch):
+    """The run's date: SOURCE_DATE_EPOCH if set, else the last commit's date, else the configured fallback;
+    a folder inside another repository is not that repository."""
+    monkeypatch.delenv("SOURCE_DATE_EPOCH", raising=False)
+    assert run_source_date_epoch(tmp_path, 1507248000) == 1507248000  # not a repository
+    env = dict(os.environ, GIT_COMMITTER_DATE="2020-01-02T03:04:05+00:00", GIT_AUTHOR_DATE="2020-01-02T03:04:05+00:00")
+
+    def git(*args):
+        subprocess.run(["git", "-c", "user.email=t@example.org", "-c", "user.name=t", *args], cwd=tmp_path,
+                       check=True, capture_output=True, env=env)
+
+    git("init", "-q")
+    assert run_source_date_epoch(tmp_path, 1507248000) == 1507248000  # a repository without commit
+    (tmp_path / "f.txt").write_text("a\n")
+    git("add", "f.txt")
+    git("commit", "-q", "-m", "init")
+    assert run_source_date_epoch(tmp_path, 1507248000) == 1577934245  # 2020-01-02T03:04:05Z
+    (tmp_path / "copy").mkdir()
+    assert run_source_date_epoch(tmp_path / "copy", 1507248000) == 1507248000
+    assert git_state(tmp_path / "copy") == {"commit": None, "dirty": None}
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", "1600000000")
+    assert run_source_date_epoch(tmp_path, 1507248000) == 1600000000
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", "demain")
+    with pytest.raises(ValueError, match="SOURCE_DATE_EPOCH must be a whole number of seconds, got 'demain'"):
+        run_source_date_epoch(tmp_path, 1507248000)
 
 
 # --------------------------------------------------------------------------- rerun exactly what changed

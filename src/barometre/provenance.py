@@ -35,15 +35,55 @@ def package_versions(names: tuple[str, ...] = PACKAGES) -> dict[str, str]:
     return out
 
 
+def _git(root: str | Path, *args: str) -> str | None:
+    """Output of ``git args`` in the repository whose top level is ``root``; ``None`` otherwise.
+
+    A project copied into a folder of another repository is not that repository:
+    its commit and dates are not the project's.
+    """
+    try:
+        top = subprocess.run(["git", "rev-parse", "--show-toplevel"], cwd=root, capture_output=True, text=True,
+                             check=True).stdout.strip()
+        if Path(top).resolve() != Path(root).resolve():
+            return None
+        return subprocess.run(["git", *args], cwd=root, capture_output=True, text=True, check=True).stdout
+    except (OSError, subprocess.CalledProcessError):
+        return None
+
+
 def git_state(root: str | Path = ".") -> dict[str, object]:
     """Commit hash and whether the working tree differs from it (``None`` outside git)."""
-    try:
-        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, check=True).stdout.strip()
-        status = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root,
-                                capture_output=True, text=True, check=True).stdout
-        return {"commit": commit, "dirty": bool(status.strip())}
-    except (OSError, subprocess.CalledProcessError):
+    commit = _git(root, "rev-parse", "HEAD")
+    status = _git(root, "status", "--porcelain", "--untracked-files=no") if commit is not None else None
+    if commit is None or status is None:
         return {"commit": None, "dirty": None}
+    return {"commit": commit.strip(), "dirty": bool(status.strip())}
+
+
+def run_source_date_epoch(root: str | Path, fallback: int) -> int:
+    """The ``SOURCE_DATE_EPOCH`` of one pipeline run, as the Makefile chooses it.
+
+    The environment's value when set; else the date of the last commit of the
+    project at ``root`` (the reproducible-builds convention: same commit, same
+    bytes); else ``fallback`` (``report.source_date_epoch`` of the configuration).
+    The Snakefile sets it once for the whole run, so that a run started with
+    ``snakemake`` directly dates its PDF, workbook, report and provenance alike.
+
+    Raises
+    ------
+    ValueError
+        When the environment's ``SOURCE_DATE_EPOCH`` is not a whole number of seconds.
+    """
+    env = os.environ.get("SOURCE_DATE_EPOCH")
+    if env:
+        try:
+            return int(env)
+        except ValueError:
+            raise ValueError(f"SOURCE_DATE_EPOCH must be a whole number of seconds, got {env!r}") from None
+    committed = _git(root, "log", "-1", "--format=%ct")
+    if committed and committed.strip().isdigit():
+        return int(committed.strip())
+    return int(fallback)
 
 
 def build_date() -> str:
