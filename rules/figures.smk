@@ -28,6 +28,7 @@ rule check_conformity:
     """Fails the pipeline when a computed figure falls outside its published bounds."""
     input:
         figures="results/{edition}/figures.csv",
+        published=published_of,
         code=package_code("figures"),
         script="scripts/check_conformity.py",
     output:

@@ -111,6 +111,45 @@ def test_published_bounds_and_status(frames):
     assert "F03" in str(err.value) and "F02" not in str(err.value)
 
 
+
+def test_conformity_rechecks_bounds_whatever_the_status_says(frames):
+    """A figure outside its bounds fails even when figures.csv was edited to say « pass »."""
+    reg = [{"id": "F03", "unit": "tools", "measure": "share", "question": "C03", "keys": ["lt1000"],
+            "base": "substantive", "definition": "d"}]
+    published = {"F03": {"kind": "percent", "value": 40, "bounds": [39.5, 40.5], "quote": "40 %"}}
+    table = figures_frame(compute_figures(reg, frames, CB, published))
+    assert table["status"].tolist() == ["fail"]
+    table.loc[0, "status"] = "pass"
+    assert conformity_failures(table) == ["F03"]
+    with pytest.raises(ConformityError, match=r"F03: value 50\.000 outside \[39\.5, 40\.5\] .*says status 'pass'"):
+        assert_conformity(table, "t")
+    table.loc[0, "value"] = 40.0  # within the bounds again: nothing to say
+    assert conformity_failures(table) == []
+    assert_conformity(table, "t")
+
+
+def test_conformity_names_every_published_figure_the_registry_does_not_compute(frames):
+    from barometre.figures import missing_published, published_keys
+
+    reg = [{"id": "F02", "unit": "tools", "measure": "share", "question": "C03", "keys": ["lt1000"],
+            "base": "substantive", "definition": "d"}]
+    table = figures_frame(compute_figures(reg, frames, CB, {}))
+    published = {"figures": [
+        {"id": "F02", "kind": "percent", "value": 50, "bounds": [49.5, 50.5]},
+        {"id": "F09", "kind": "percent", "value": 75, "bounds": [72, 78]},
+        {"id": "R03", "kind": "count", "value": {"commune": 2, "metropole": 1}, "bounds": {"commune": [2, 2], "metropole": [1, 1]}},
+        {"id": "T02", "kind": "text", "value": None},
+    ]}
+    assert published_keys(published) == ["F02", "F09", "R03.commune", "R03.metropole"]
+    assert missing_published(table, published) == ["F09", "R03.commune", "R03.metropole"]
+    with pytest.raises(ConformityError) as err:
+        assert_conformity(table, "t", published)
+    message = str(err.value)
+    assert "0 figure(s) outside published bounds, 3 published figure(s) not computed" in message
+    for key in ("F09", "R03.commune", "R03.metropole"):
+        assert f"{key}: published for edition t but not computed" in message
+    assert "T02" not in message and "F02:" not in message
+
 def test_component_bounds_from_dict():
     from barometre.figures import _published_bounds
 

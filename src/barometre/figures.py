@@ -327,19 +327,69 @@ def figures_frame(figures: list[Figure]) -> pd.DataFrame:
     return pd.DataFrame([asdict(f) for f in figures], columns=FIGURE_COLUMNS)
 
 
+def _key(r) -> str:
+    return f"{r.id}.{r.component}" if isinstance(r.component, str) and r.component else str(r.id)
+
+
+def _outside_bounds(table: pd.DataFrame) -> pd.Series:
+    """Rows that have bounds and whose value is missing or outside them, recomputed from the numbers."""
+    low = pd.to_numeric(table["bound_low"], errors="coerce")
+    high = pd.to_numeric(table["bound_high"], errors="coerce")
+    value = pd.to_numeric(table["value"], errors="coerce").round(9)
+    bounded = low.notna() & high.notna()
+    return bounded & ~((value >= low) & (value <= high)).fillna(False)
+
+
 def conformity_failures(table: pd.DataFrame) -> list[str]:
-    """Keys (``id`` or ``id.component``) of figures outside their bounds."""
-    bad = table[table["status"] == "fail"]
-    return [f"{r.id}.{r.component}" if isinstance(r.component, str) and r.component else str(r.id) for r in bad.itertuples()]
+    """Keys (``id`` or ``id.component``) of figures outside their bounds.
+
+    A figure fails when its ``status`` says so *or* when its value, compared again
+    with its bounds, lies outside them: a table edited or written by other code is
+    never trusted on its word.
+    """
+    bad = table[(table["status"] == "fail") | _outside_bounds(table)]
+    return [_key(r) for r in bad.itertuples()]
 
 
-def assert_conformity(table: pd.DataFrame, edition: str) -> None:
-    """Raise when any figure falls outside its bounds, naming each failing id with value and bounds."""
-    bad = table[table["status"] == "fail"]
-    if len(bad):
-        lines = [
-            f"{r.id}{'.' + r.component if isinstance(r.component, str) and r.component else ''}: "
-            f"value {r.value:.3f} outside [{r.bound_low}, {r.bound_high}] ({r.numerator:g}/{r.denominator:g})"
-            for r in bad.itertuples()
-        ]
-        raise ConformityError(f"edition {edition}: {len(bad)} figure(s) outside published bounds:\n  " + "\n  ".join(lines))
+def published_keys(published: dict) -> list[str]:
+    """Keys (``id`` or ``id.component``) of every numeric figure of a published reference."""
+    keys = []
+    for pub in published.get("figures", []):
+        if pub.get("kind") == "text":
+            continue
+        value, bounds = pub.get("value"), pub.get("bounds")
+        if isinstance(value, dict) or isinstance(bounds, dict):
+            keys += [f"{pub['id']}.{c}" for c in (bounds if isinstance(bounds, dict) else value)]
+        else:
+            keys.append(str(pub["id"]))
+    return keys
+
+
+def missing_published(table: pd.DataFrame, published: dict) -> list[str]:
+    """Numeric published figures the table does not compute (by ``id.component``, or by id for a whole figure)."""
+    keys = {_key(r) for r in table.itertuples()}
+    ids = {str(i) for i in table["id"]}
+    return [k for k in published_keys(published) if k not in keys and not ("." not in k and k in ids)]
+
+
+def assert_conformity(table: pd.DataFrame, edition: str, published: dict | None = None) -> None:
+    """Raise when a figure falls outside its bounds, or a published figure is not computed.
+
+    Each failing figure is named with its value, bounds, numerator and
+    denominator (the bounds are compared again, whatever ``status`` says); with
+    ``published`` (the edition's reference), each numeric published figure
+    missing from the table is named too.
+    """
+    bad = table[(table["status"] == "fail") | _outside_bounds(table)]
+    lines = [
+        f"{_key(r)}: value {r.value:.3f} outside [{r.bound_low}, {r.bound_high}] ({r.numerator:g}/{r.denominator:g})"
+        + ("" if r.status == "fail" else f" (figures.csv says status {r.status!r})")
+        for r in bad.itertuples()
+    ]
+    missing = missing_published(table, published) if published is not None else []
+    lines += [f"{k}: published for edition {edition} but not computed (no registry entry)" for k in missing]
+    if lines:
+        raise ConformityError(
+            f"edition {edition}: {len(bad)} figure(s) outside published bounds, {len(missing)} published figure(s) "
+            "not computed:\n  " + "\n  ".join(lines)
+        )

@@ -170,7 +170,12 @@ def run_conformity(edition: str, inputs: dict[str, str], outputs: dict[str, str]
 
     table = pd.read_csv(inputs["figures"], keep_default_na=False, na_values=[""])
     table["component"] = table["component"].fillna("")
-    assert_conformity(table, edition)
+    published = None
+    if inputs.get("published"):
+        import yaml
+
+        published = yaml.safe_load(Path(inputs["published"]).read_text(encoding="utf-8"))
+    assert_conformity(table, edition, published)
     checked = table[table["status"].isin(["pass", "fail"])]
     lines = [f"Conformité de l'édition {edition} : {len(checked)} chiffres comparés à leurs bornes, tous conformes.", ""]
     for r in checked.itertuples():
