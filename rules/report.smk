@@ -37,8 +37,9 @@ rule render_report:
         cleaning_log="data/processed/{edition}/cleaning_log.csv",
         codebook=codebook_of,
         published=published_of,
+        registry=registry_of,
         templates=REPORT_TEMPLATES,
-        code=package_code("render", "fr", "quantifiers", "codebook"),
+        code=package_code("render", "fr", "quantifiers", "codebook", "figures"),
         script="scripts/render_report.py",
     output:
         html="results/{edition}/rapport_{edition}.html",

@@ -142,4 +142,4 @@ def test_explain_f05_content(built_project, monkeypatch):
     assert "40 → " not in text
     assert re.search(r"Numérateur : .* → 40\b", text)
     assert re.search(r"Dénominateur : .* → 45\b", text)
-    assert "88,9" in text and "PASS" in text
+    assert "88,9" in text and "Bornes (publié) : [87 ; 90,5] → conforme" in text

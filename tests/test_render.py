@@ -24,6 +24,7 @@ from barometre.codebook import load_codebook
 from barometre.quantifiers import quantifier_holds
 from barometre.render import (
     MAIN_TEMPLATE,
+    RenderError,
     URLRefusedError,
     check_url,
     date_period,
@@ -39,7 +40,8 @@ from barometre.render import (
     run_render_report,
     write_pdf,
 )
-from test_charts import CODEBOOK, FREE_TEXT, PUBLISHED, build_fixture
+from barometre.figures import load_registry
+from test_charts import CODEBOOK, FREE_TEXT, PUBLISHED, REGISTRY, build_fixture
 
 KEY_FIGURES = ("R01", "R02", "R04", "R05", "F01", "F03", "F05", "F09", "F13", "B01.territories", "B01.population")
 SECTION_ORDER = [
@@ -70,6 +72,7 @@ def _render(fx: dict) -> str:
     return render_report(
         "2017", figures=fx["figures"], cells=fx["cells"], charts_dir=fx["charts"], provenance=fx["provenance"],
         cleaning_log=fx["cleaning_log"], config=fx["config"], codebook=fx["codebook"], published=fx["published"],
+        registry=REGISTRY,
     )
 
 
@@ -296,7 +299,7 @@ def test_two_renders_identical_html_and_pdf(fx, report, tmp_path, monkeypatch):
     monkeypatch.setenv("SOURCE_DATE_EPOCH", "1507248000")
     inputs = {"figures": str(fx["figures"]), "tables": str(fx["tables"]), "charts": str(fx["charts"]),
               "provenance": str(fx["provenance"]), "cleaning_log": str(fx["cleaning_log"]),
-              "codebook": str(CODEBOOK), "published": str(PUBLISHED)}
+              "codebook": str(CODEBOOK), "published": str(PUBLISHED), "registry": str(REGISTRY)}
     outs = []
     for run in ("a", "b"):
         out = {"html": str(tmp_path / run / "rapport_2017.html"), "pdf": str(tmp_path / run / "rapport_2017.pdf")}
@@ -330,3 +333,38 @@ def test_helpers():
     out = protect_inclusive_words(html)
     assert '<p title="élu·es">Les <span class="nw">élu·es</span></p>' in out
     assert "<title>élu·es</title>" in out and "<text>élu·e</text>" in out
+
+
+def test_appendix_explains_every_figure_as_explain_does(fx, report):
+    """Annexe A holds, for every figure of figures.csv, what ``explain`` prints: question, raw columns,
+    numerator and denominator, value, interval and published comparison, with the numbers of figures.csv."""
+    start = report.index('<h3 id="annexe-calculs">')
+    annex = htmlmod.unescape(re.sub(r"<[^>]+>", "", report[start:report.index("</section>", start)]))
+    figures = pd.read_csv(fx["figures"], keep_default_na=False, na_values=[""])
+    items = re.findall(r'<div class="explain-item" data-figure="([^"]+)">(.*?)</div>', report[start:], re.S)
+    keys = [f"{r.id}.{r.component}" if isinstance(r.component, str) and r.component else r.id for r in figures.itertuples()]
+    assert [k for k, _ in items] == keys
+    by_key = dict(items)
+    for r, key in zip(figures.itertuples(), keys):
+        text = htmlmod.unescape(re.sub(r"<[^>]+>", "", by_key[key]))
+        if r.measure not in ("mean", "median"):
+            assert re.search(rf"Numérateur : .* → {re.escape(fr.format_number(r.numerator))}\b", text), key
+        if pd.notna(r.denominator):
+            assert re.search(rf"Dénominateur : .* → {re.escape(fr.format_number(r.denominator))}\b", text), key
+        if r.measure == "share":
+            assert "IC 95 % Wilson" in text, key
+    f05 = htmlmod.unescape(re.sub(r"<[^>]+>", "", by_key["F05"]))
+    assert "« Quel est ou quels sont les objectifs de ce dispositif numérique ? »" in f05
+    assert "O{i}_OBJ_SQ002" in f05 and "(bloc outil {i} = 1 à 3)" in f05
+    assert "Bornes (publié) : [87 ; 90,5] → conforme" in f05
+    # the exclusions, the same for every base, are said once above the list
+    assert annex.count("Réponse de test") == 1
+
+
+def test_appendix_refuses_a_figure_the_registry_does_not_define(fx):
+    with pytest.raises(RenderError, match=r"figure F05 of figures.csv is not in the registry"):
+        render_report(
+            "2017", figures=fx["figures"], cells=fx["cells"], charts_dir=fx["charts"], provenance=fx["provenance"],
+            cleaning_log=fx["cleaning_log"], config=fx["config"], codebook=fx["codebook"], published=fx["published"],
+            registry=[e for e in load_registry(REGISTRY) if e["id"] != "F05"],
+        )

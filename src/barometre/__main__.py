@@ -6,8 +6,8 @@ columns down to the value, its interval and the published comparison.
 from __future__ import annotations
 
 import argparse
-import math
 import sys
+from dataclasses import asdict
 from pathlib import Path
 
 import pandas as pd
@@ -15,7 +15,7 @@ import pandas as pd
 from barometre.codebook import load_codebook
 from barometre.config import edition_config, load_config
 from barometre.errors import BarometreError
-from barometre.figures import compute_figures, load_published, load_registry
+from barometre.figures import compute_figures, explanation, load_published, load_registry
 
 
 def _processed_frames(edition: str) -> dict[str, pd.DataFrame]:
@@ -29,8 +29,6 @@ def _processed_frames(edition: str) -> dict[str, pd.DataFrame]:
 
 def explain_text(figure_id: str, edition: str, config_path: str = "config.yaml") -> str:
     """The explanation of one figure (or of every component of a multi-valued figure), in French."""
-    from barometre import fr
-
     config = load_config(config_path)
     spec = edition_config(config, edition)
     codebook = load_codebook(spec["codebook"])
@@ -48,52 +46,12 @@ def explain_text(figure_id: str, edition: str, config_path: str = "config.yaml")
     out: list[str] = []
     if spec.get("synthetic"):
         out.append("Données synthétiques : reconstruction documentée des exports de cette édition.")
+    blocks = codebook.sources.get("survey", {}).get("tool_blocks", {}).get("count")
     for entry, fig in zip(entries, figures):
         out.append("")
         out.append(f"== {fig.key} — {fig.definition}")
-        if entry.get("question"):
-            q = codebook.question(entry["question"])
-            out.append(f"Question {q.id} ({q.harmonised}, {q.type}) : « {q.wording} »")
-            blocks = codebook.sources.get("survey", {}).get("tool_blocks", {}).get("count", 1) if q.level == "tool" else None
-            raw_cols = [c for b in (range(1, blocks + 1) if blocks else [None]) for c in q.raw_columns(b)]
-            out.append(f"Colonnes brutes : {', '.join(raw_cols)}")
-            if q.filter:
-                out.append(f"Filtre du questionnaire : posée seulement si {q.filter.question} ∈ {list(q.filter.keys)}")
-        elif entry.get("variable"):
-            out.append(f"Variable : {entry['variable']}")
-        if entry.get("filter"):
-            out.append(f"Restriction : {entry['filter']['question']} ∈ {entry['filter']['keys']}")
-        ex = exclusions[exclusions["action"].astype(str).str.startswith("exclu:")]
-        if len(ex):
-            counts = ex.groupby("reason").size()
-            out.append("Exclusions appliquées au nettoyage : " + " ; ".join(f"{r} ({n})" for r, n in counts.items()))
-        if entry.get("question"):
-            q = codebook.question(entry["question"])
-            ev = exclusions[(exclusions["column"] == q.harmonised) & ~exclusions["action"].astype(str).str.startswith("exclu:")]
-            for (action, reason), n in ev.groupby(["action", "reason"]).size().items():
-                out.append(f"Traitement sur cette variable : {action} — {reason} ({n} lignes)")
-        if fig.measure in ("mean", "median"):
-            out.append(f"Calcul : {fig.numerator_rule}")
-        else:
-            out.append(f"Numérateur : {fig.numerator_rule} → {fig.numerator:g}")
-        if not math.isnan(fig.denominator):
-            out.append(f"Dénominateur : {fig.base_rule} → {fig.denominator:g}")
-        if fig.measure == "share":
-            out.append(f"Valeur : {fr.format_percent(fig.value)} (IC 95 % Wilson : {fr.format_range(fig.ci_low, fig.ci_high)})")
-        elif fig.measure == "difference":
-            out.append(f"Valeur : {fr.format_decimal(fig.value, 1)} points")
-        elif fig.measure in ("mean", "median"):
-            out.append(f"Valeur : {fr.format_decimal(fig.value, 3)}")
-        else:
-            out.append(f"Valeur : {fr.format_number(fig.value)}")
-        if fig.reading:
-            out.append(f"Lecture retenue : {fig.reading}")
-        if fig.published_quote:
-            out.append(f"Publié : « {fig.published_quote} »")
-        if not math.isnan(fig.bound_low):
-            out.append(f"Bornes ({fig.bounds_origin}) : [{fig.bound_low:g} ; {fig.bound_high:g}] → {fig.status.upper()}")
-        else:
-            out.append(f"Statut : {fig.status}")
+        out += [f"{label} : {text}" for label, text in explanation(asdict(fig), entry, codebook, exclusions,
+                                                                     tool_blocks=blocks)]
     return "\n".join(out).lstrip("\n") + "\n"
 
 

@@ -10,6 +10,7 @@ import json
 import math
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -393,3 +394,112 @@ def assert_conformity(table: pd.DataFrame, edition: str, published: dict | None 
             f"edition {edition}: {len(bad)} figure(s) outside published bounds, {len(missing)} published figure(s) "
             "not computed:\n  " + "\n  ".join(lines)
         )
+
+
+def explanation_exclusions(exclusions: pd.DataFrame, question=None) -> list[tuple[str, str]]:
+    """The cleaning log's exclusions (counts by reason) and, for ``question``, its treatments, as (label, text) lines."""
+    lines: list[tuple[str, str]] = []
+    action = exclusions["action"].astype(str)
+    ex = exclusions[action.str.startswith("exclu:")]
+    if len(ex):
+        counts = ex.groupby("reason").size()
+        lines.append(("Exclusions appliquées au nettoyage", " ; ".join(f"{r} ({n})" for r, n in counts.items())))
+    if question is not None:
+        ev = exclusions[(exclusions["column"] == question.harmonised) & ~action.str.startswith("exclu:")]
+        for (act, reason), n in ev.groupby(["action", "reason"]).size().items():
+            lines.append(("Traitement sur cette variable", f"{act} — {reason} ({n} ligne{'s' if n > 1 else ''})"))
+    return lines
+
+
+def explanation(
+    figure: Mapping, entry: Mapping, codebook, exclusions: pd.DataFrame, *, tool_blocks: int | None,
+    compact_blocks: bool = False,
+) -> list[tuple[str, str]]:
+    """How one figure is computed, as (label, text) lines in French: what ``explain`` prints.
+
+    Parameters
+    ----------
+    figure
+        A computed figure: a row of ``figures.csv`` or :func:`dataclasses.asdict` of a :class:`Figure`.
+    entry
+        Its registry entry (question or variable, restriction).
+    codebook
+        The edition's codebook (question wording, raw columns, questionnaire filter).
+    exclusions
+        The cleaning log (``action``, ``reason``, ``column``): exclusions and treatments.
+    tool_blocks
+        Number of tool blocks of the export (raw columns of a tool question, one set per block).
+    compact_blocks
+        Name the raw columns of a tool question once, with ``{i}`` for the block number
+        (the report's appendix), instead of one set per block (``explain``).
+    """
+    from barometre import fr
+
+    lines: list[tuple[str, str]] = []
+    question = codebook.question(entry["question"]) if entry.get("question") else None
+    if question is not None:
+        q = question
+        lines.append((f"Question {q.id} ({q.harmonised}, {q.type})", f"« {q.wording} »"))
+        if q.level == "tool" and tool_blocks and compact_blocks:
+            cols = ", ".join(q.raw_columns()) + f" (bloc outil {{i}} = 1 à {tool_blocks})"
+        else:
+            blocks = range(1, tool_blocks + 1) if (q.level == "tool" and tool_blocks) else [None]
+            cols = ", ".join(c for b in blocks for c in q.raw_columns(b))
+        lines.append(("Colonnes brutes", cols))
+        if q.filter:
+            lines.append(("Filtre du questionnaire", f"posée seulement si {q.filter.question} ∈ {list(q.filter.keys)}"))
+    elif entry.get("variable"):
+        lines.append(("Variable", str(entry["variable"])))
+    if entry.get("filter"):
+        lines.append(("Restriction", f"{entry['filter']['question']} ∈ {entry['filter']['keys']}"))
+    lines += explanation_exclusions(exclusions, question)
+    measure = figure["measure"]
+    value, num, den = float(figure["value"]), float(figure["numerator"]), float(figure["denominator"])
+    if measure in ("mean", "median"):
+        lines.append(("Calcul", str(figure["numerator_rule"])))
+    else:
+        lines.append(("Numérateur", f"{figure['numerator_rule']} → {_number_text(num)}"))
+    if not math.isnan(den):
+        lines.append(("Dénominateur", f"{figure['base_rule']} → {_number_text(den)}"))
+    if measure == "share":
+        interval = fr.format_range(float(figure["ci_low"]), float(figure["ci_high"]))
+        lines.append(("Valeur", f"{fr.format_percent(value)} (IC 95 % Wilson : {interval})"))
+    elif measure == "difference":
+        lines.append(("Valeur", f"{fr.format_decimal(value, 1)} points"))
+    elif measure in ("mean", "median"):
+        lines.append(("Valeur", fr.format_decimal(value, 3)))
+    else:
+        lines.append(("Valeur", fr.format_number(value)))
+    if _present(figure.get("reading")):
+        lines.append(("Lecture retenue", str(figure["reading"])))
+    if _present(figure.get("published_quote")):
+        lines.append(("Publié", f"« {figure['published_quote']} »"))
+    low, high = float(figure["bound_low"]), float(figure["bound_high"])
+    status = str(figure["status"])
+    if not math.isnan(low):
+        lines.append((f"Bornes ({figure['bounds_origin']})",
+                      f"[{_number_text(low)} ; {_number_text(high)}] → {STATUS_LABELS.get(status, status)}"))
+    else:
+        lines.append(("Statut", STATUS_LABELS.get(status, status)))
+    return lines
+
+
+#: What a figure's status says, in French (``explain``, the report's appendix).
+STATUS_LABELS = {"pass": "conforme", "fail": "hors bornes", "non publié": "non publié", "texte": "texte seul"}
+
+
+def _number_text(value: float) -> str:
+    """A count, bound or amount as a French reader writes it: « 25,55 », « 4 452 610 », « +∞ »."""
+    from barometre import fr
+
+    if math.isinf(value):
+        return "+∞" if value > 0 else "−∞"
+    if float(value).is_integer():
+        return fr.format_number(value)
+    decimals = min(len(repr(float(value)).partition(".")[2]), 6)
+    return fr.format_decimal(value, decimals).rstrip("0").rstrip(",")
+
+
+
+def _present(text) -> bool:
+    return isinstance(text, str) and text.strip() != ""

@@ -39,6 +39,7 @@ from barometre import fr
 from barometre.charts import load_manifest, read_cells, read_figures
 from barometre.codebook import Codebook, load_codebook
 from barometre.errors import BarometreError
+from barometre.figures import STATUS_LABELS, explanation, explanation_exclusions, load_registry
 from barometre.quantifiers import quantifier_holds, quantify
 
 log = logging.getLogger("barometre.render")
@@ -57,7 +58,6 @@ DIMENSION_TITLES = {
     "tool_type": "Type d'outil",
 }
 SHARE_STATISTIC = {"single": "share", "ordinal": "share", "band": "share", "multiple": "share", "ranking": "first_share"}
-STATUS_LABELS = {"pass": "conforme", "fail": "hors bornes", "non publié": "non publié", "texte": "texte seul"}
 
 
 class RenderError(BarometreError):
@@ -611,6 +611,7 @@ def render_report(
     codebook: Codebook | str | Path,
     published: dict | str | Path,
     templates_dir: str | Path = TEMPLATES_DIR,
+    registry: list[dict] | str | Path | None = None,
 ) -> str:
     """Render the report of ``edition`` to one self-contained HTML string.
 
@@ -630,6 +631,9 @@ def render_report(
         The edition's codebook and published reference (objects or paths).
     templates_dir
         Folder of the jinja2 templates and ``report.css``.
+    registry
+        The edition's figures registry (list or path): with it, the appendix
+        explains how each figure is computed, as ``python -m barometre explain`` does.
 
     Returns
     -------
@@ -642,6 +646,7 @@ def render_report(
     provenance = _load(provenance, _read_json)
     codebook = _load(codebook, load_codebook)
     published = _load(published, _read_yaml)
+    registry = _load(registry, load_registry) if registry is not None else None
     spec = config["editions"][str(edition)]
     synthetic = bool(spec.get("synthetic", False))
     small_base = int(config.get("disclosure", {}).get("small_base", 30))
@@ -711,6 +716,8 @@ def render_report(
         "exclusions": exclusion_counts(cleaning_log),
         "exclusions_total": fr.format_number(int(cleaning_log["action"].astype(str).str.startswith("exclu:").sum())),
         "conformity": conformity_rows(data),
+        "explanations": explanations(figures, registry, codebook, cleaning_log) if registry is not None else [],
+        "exclusions_line": _exclusions_line(cleaning_log),
         "cross_tables": cross_tables(cells, codebook, small_base),
         "small_base": fr.format_number(small_base),
         "min_cell": fr.format_number(min_cell),
@@ -734,6 +741,41 @@ def render_report(
     }
     html = env.get_template(MAIN_TEMPLATE).render(**context)
     return protect_inclusive_words(html)
+
+
+#: Said once above the explanations, not repeated for every figure.
+_EXCLUSIONS_LABEL = "Exclusions appliquées au nettoyage"
+
+
+def _exclusions_line(cleaning_log: pd.DataFrame) -> str:
+    lines = dict(explanation_exclusions(cleaning_log))
+    return lines.get(_EXCLUSIONS_LABEL, "")
+
+
+def explanations(figures: pd.DataFrame, registry: list[dict], codebook: Codebook,
+                 cleaning_log: pd.DataFrame) -> list[dict]:
+    """How each figure of ``figures.csv`` is computed (:func:`barometre.figures.explanation`), in table order.
+
+    Returns
+    -------
+    list of dict
+        ``key``, ``definition`` and ``lines`` (label, text) of each figure; the raw
+        columns of tool questions are named once with ``{i}`` for the block, and
+        the exclusions (the same for every figure) are left to the caller.
+    """
+    entries = {(str(e["id"]), str(e.get("component") or "")): e for e in registry}
+    blocks = codebook.sources.get("survey", {}).get("tool_blocks", {}).get("count")
+    out = []
+    for row in figures.to_dict("records"):
+        key = (str(row["id"]), str(row.get("component") or ""))
+        entry = entries.get(key) or entries.get((key[0], ""))
+        if entry is None:
+            raise RenderError(f"figure {'.'.join(filter(None, key))} of figures.csv is not in the registry")
+        lines = [(label, nbsp_thousands(text)) for label, text in
+                 explanation(row, entry, codebook, cleaning_log, tool_blocks=blocks, compact_blocks=True)
+                 if label != _EXCLUSIONS_LABEL]
+        out.append({"key": ".".join(filter(None, key)), "definition": row["definition"], "lines": lines})
+    return out
 
 
 _INCLUSIVE_RE = re.compile(r"[\w'’-]*\w·\w+(?:·\w+)*")
@@ -863,6 +905,7 @@ def run_render_report(edition: str, config: dict, inputs: dict[str, str], output
         codebook=inputs["codebook"],
         published=inputs["published"],
         templates_dir=_templates_dir(inputs.get("templates")),
+        registry=inputs.get("registry"),
     )
     out_html = Path(outputs["html"])
     out_html.parent.mkdir(parents=True, exist_ok=True)
