@@ -318,6 +318,29 @@ def test_every_validation_problem_is_listed_at_once_with_file_column_and_row(inv
     assert f"identifiant en double (valeur : {info['dup_id']})" in msg
 
 
+
+@pytest.mark.parametrize("chunk", [1, 3, 16])
+def test_validation_by_positions_in_column_groups_finds_what_the_copied_frame_finds(invalid_sav, monkeypatch, chunk):
+    """``validate_raw(..., positions=...)`` (columns a few at a time, rows by position, as the cleaning
+    of a large export does) reports exactly what validating a copy of those rows reports."""
+    from barometre import clean as cleaning
+
+    path, info = invalid_sav
+    raw = read_raw("survey", {"path": str(path), "format": "sav"})
+    frame = raw.frame.assign(**{cleaning.ROW: list(raw.row_numbers)})
+
+    def problems(data, **kw) -> list[dict]:
+        with pytest.raises(ValidationError) as err:
+            cleaning.validate_raw(raw, data, CODEBOOK, "respondent", **kw)
+        return err.value.problems
+
+    monkeypatch.setattr(cleaning, "VALIDATE_CHUNK", chunk)
+    whole = problems(frame)
+    assert {(p["column"], p["row"]) for p in whole} == info["expected"]
+    assert problems(frame, positions=np.arange(len(frame))) == whole
+    some = np.flatnonzero(np.arange(len(frame)) % 3 != 1)  # a third of the records left out
+    assert problems(frame, positions=some) == problems(frame.iloc[some])
+
 def test_problems_of_both_files_and_of_exclusion_columns_come_in_one_error(tmp_path, kept_records):
     """A column an exclusion rule needs (``submitdate``), an item ranked twice and a bad number in the
     other file are listed together in one ValidationError, not one at a time."""

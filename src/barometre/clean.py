@@ -245,6 +245,22 @@ def apply_exclusions(
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Remove test, incomplete and duplicate records by the rules of ``config.yaml``.
 
+    :func:`exclusion_positions`, with the kept records as a frame.
+
+    Returns
+    -------
+    kept, log
+        The remaining records and one log row per excluded record.
+    """
+    pos, log = exclusion_positions(frame, rules, source=source, file=file, id_column=id_column)
+    return (frame if len(pos) == len(frame) else frame.iloc[pos]), log
+
+
+def exclusion_positions(
+    frame: pd.DataFrame, rules: list[dict], *, source: str, file: Path | str, id_column: str
+) -> tuple[np.ndarray, pd.DataFrame]:
+    """Positions of the records kept by the exclusion rules of ``config.yaml``, and the log of the others.
+
     Rules apply in order; a record excluded by one rule is not seen by the next.
 
     Parameters
@@ -258,10 +274,12 @@ def apply_exclusions(
 
     Returns
     -------
-    kept, log
-        The remaining records and one log row per excluded record.
+    positions, log
+        Positions (ascending) of the remaining records in ``frame``, and one log row
+        per excluded record. Nothing is copied: a large export is sliced only where
+        and when a column is read.
     """
-    # Rows are tracked by position and the frame is sliced once at the end:
+    # Rows are tracked by position:
     # each rule reads only its own columns of the rows still kept (no copy of the whole frame per rule).
     pos = np.arange(len(frame))
     logs: list[pd.DataFrame] = []
@@ -309,8 +327,7 @@ def apply_exclusions(
             out = frame[[ROW, id_column]].iloc[pos[hit]]  # the log needs these two columns only
             logs.append(_log(source, file, out[ROW], out[id_column], ",".join(cols), f"exclu:{rule['id']}", rule["reason"]))
             pos = pos[~hit]
-    kept = frame if len(pos) == len(frame) else frame.iloc[pos]
-    return kept, _concat_logs(logs)
+    return pos, _concat_logs(logs)
 
 
 # --------------------------------------------------------------------------- validation
@@ -321,12 +338,29 @@ def _code_set(q: Question, missing_code: int) -> list:
     return codes
 
 
-def validate_raw(raw: RawTable, frame: pd.DataFrame, codebook: Codebook, level: str) -> None:
+#: Columns validated at once when the records are given by position (bounds the copy of a large export).
+VALIDATE_CHUNK = 16
+
+
+def _rows(frame: pd.DataFrame, columns: list[str], positions: np.ndarray | None) -> pd.DataFrame:
+    """The ``columns`` of ``frame`` (those it has) at ``positions`` (every record when ``None``)."""
+    sub = frame[[c for c in dict.fromkeys(columns) if c in frame.columns]]
+    return sub if positions is None or len(positions) == len(frame) else sub.iloc[positions]
+
+
+def validate_raw(
+    raw: RawTable, frame: pd.DataFrame, codebook: Codebook, level: str, positions: np.ndarray | None = None
+) -> None:
     """Check a raw export against the codebook, reporting every failure at once.
 
     Uses pandera with ``lazy=True``. Checked: every codebook column exists, every
     code is declared, numbers are in range, required answers are present,
     record ids are unique.
+
+    ``positions`` (ascending) restricts the check to those records of ``frame``
+    (the records kept after the exclusions): they are then validated
+    :data:`VALIDATE_CHUNK` columns at a time, so that only those columns of the
+    kept records are ever copied. The problems found are the same.
 
     Raises
     ------
@@ -389,20 +423,25 @@ def validate_raw(raw: RawTable, frame: pd.DataFrame, codebook: Codebook, level: 
                     add(col, [])
             if q.other_text and q.type != "multiple":
                 add(q.other_text.replace("{i}", str(b)) if b else q.other_text, [])
-    schema = pa.DataFrameSchema(columns, strict=False, coerce=False, name=raw.name)
     problems: list[dict] = []
-    try:
-        schema.validate(frame, lazy=True, inplace=True)  # coerce=False: nothing is changed, no copy needed
-    except pa.errors.SchemaErrors as exc:
-        problems = _problems_from_pandera(exc.failure_cases, raw, frame)
-    rows = frame[ROW] if ROW in frame.columns else pd.Series(raw.row_numbers, index=frame.index)
+    names = list(columns)
+    groups = [names] if positions is None else [names[i:i + VALIDATE_CHUNK] for i in range(0, len(names), VALIDATE_CHUNK)]
+    for group in groups:
+        schema = pa.DataFrameSchema({c: columns[c] for c in group}, strict=False, coerce=False, name=raw.name)
+        sub = frame if positions is None else _rows(frame, [*group, ROW], positions)
+        try:
+            schema.validate(sub, lazy=True, inplace=True)  # coerce=False: nothing is changed, no copy needed
+        except pa.errors.SchemaErrors as exc:
+            problems += _problems_from_pandera(exc.failure_cases, raw, sub)
     for q in questions:
         if q.type != "ranking" or not all(c in frame.columns for c in q.raw_columns()):
             continue
-        _, dup = decode_ranking(frame, q)
         rank_cols = q.raw_columns()
-        for idx in frame.index[dup.to_numpy()]:
-            codes = pd.to_numeric(frame.loc[idx, rank_cols], errors="coerce")
+        sub = frame if positions is None else _rows(frame, [*rank_cols, ROW], positions)
+        rows = sub[ROW] if ROW in sub.columns else pd.Series(raw.row_numbers, index=sub.index)
+        _, dup = decode_ranking(sub, q)
+        for idx in sub.index[dup.to_numpy()]:
+            codes = pd.to_numeric(sub.loc[idx, rank_cols], errors="coerce")
             twice = codes[codes.duplicated(keep=False) & codes.notna()]
             problems.append({"file": str(raw.path), "column": ", ".join(twice.index), "row": int(rows[idx]),
                              "problem": f"{q.id} : le même item est classé à deux rangs", "value": int(twice.iloc[0])})
@@ -979,60 +1018,80 @@ def clean_survey(
         for r in rules for c in exclusion_columns(r) if c not in frame.columns
     ]
     usable = [r for r in rules if all(c in frame.columns for c in exclusion_columns(r))]
-    kept, excluded = apply_exclusions(frame, usable, source=raw.name, file=raw.path, id_column=id_col)
+    # The kept records are tracked by position and never copied as a whole: each step below takes
+    # only the columns it reads (a million-record export is not held twice in memory).
+    pos, excluded = exclusion_positions(frame, usable, source=raw.name, file=raw.path, id_column=id_col)
+    checked = pos
     if dup_ids.any():
         # duplicated record ids are reported by validation below even when excluded rows carry them
-        kept = pd.concat([kept, frame[dup_ids & ~frame.index.isin(kept.index)]]).sort_index()
+        checked = np.union1d(pos, np.flatnonzero(dup_ids.to_numpy(dtype=bool)))
     problems = list(rule_problems)
     try:
-        validate_raw(raw, kept, codebook, "respondent")
+        validate_raw(raw, frame, codebook, "respondent", positions=checked)
     except ValidationError as exc:
         problems += exc.problems
     if problems:
         raise_problems(raw.path, problems)
     names = _survey_name_index(raw.frame, codebook)  # indexed once for every text column
-    logs = []
 
+    def take(columns: list[str], rows: np.ndarray | None = None) -> pd.DataFrame:
+        """``columns`` of the kept records (of those at ``rows``, positions among the kept records)."""
+        return _rows(frame, [*columns, ROW, id_col], pos if rows is None else pos[rows])
+
+    logs = []
     resp_q = codebook.at_level("respondent")
-    resp, log = decode_level(kept, resp_q, codebook, block=None, source=raw.name, file=raw.path, id_col=id_col, names=names)
-    logs.append(log)
-    resp = resp.assign(**{ROW: kept[ROW], id_col: kept[id_col]})
+    decoded_parts = []
+    for q in resp_q:  # one question at a time: its own columns only
+        part, log = decode_level(take(q.raw_columns()), [q], codebook, block=None, source=raw.name, file=raw.path,
+                                 id_col=id_col, names=names)
+        decoded_parts.append(part)
+        logs.append(log)
+    keys = take([])
+    resp = pd.concat(decoded_parts, axis=1) if decoded_parts else pd.DataFrame(index=keys.index)
+    del decoded_parts  # the parts are in ``resp`` now (peak memory of large exports)
+    logs = [_concat_logs(logs)]
+    resp = resp.assign(**{ROW: keys[ROW], id_col: keys[id_col]})
     resp, log = apply_filters(resp, resp_q, codebook, source=raw.name, file=raw.path, id_col=id_col)
     logs.append(log)
 
-    if kept[id_col].dtype.kind in "fiu":  # vectorised f"R{int(v):04d}" (int() truncates like astype)
-        respondent_id = ("R" + pd.Series(kept[id_col].to_numpy().astype(np.int64), index=kept.index, name=id_col)
+    ids = keys[id_col]
+    if ids.dtype.kind in "fiu":  # vectorised f"R{int(v):04d}" (int() truncates like astype)
+        respondent_id = ("R" + pd.Series(ids.to_numpy().astype(np.int64), index=keys.index, name=id_col)
                          .astype("string").str.zfill(4)).astype("string")
     else:
-        respondent_id = kept[id_col].map(lambda v: f"R{int(v):04d}").astype("string")
+        respondent_id = ids.map(lambda v: f"R{int(v):04d}").astype("string")
     pseudo_cols = codebook.identifiers.get("pseudonymise", {})
     meta = {"respondent_id": respondent_id}
     for raw_col, out_col in pseudo_cols.items():
-        meta[out_col] = pseudonymise(kept[raw_col], salt)
-    meta["submitted_at"] = pd.to_datetime(kept["submitdate"]) if "submitdate" in kept.columns else pd.NaT
-    meta["language"] = kept["startlanguage"].astype("string") if "startlanguage" in kept.columns else pd.NA
-    respondents = pd.concat([pd.DataFrame(meta, index=kept.index), resp.drop(columns=[ROW, id_col])], axis=1)
+        meta[out_col] = pseudonymise(take([raw_col])[raw_col], salt)
+    meta_cols = take([c for c in ("submitdate", "startlanguage") if c in frame.columns])
+    meta["submitted_at"] = pd.to_datetime(meta_cols["submitdate"]) if "submitdate" in frame.columns else pd.NaT
+    meta["language"] = meta_cols["startlanguage"].astype("string") if "startlanguage" in frame.columns else pd.NA
+    respondents = pd.concat([pd.DataFrame(meta, index=keys.index), resp.drop(columns=[ROW, id_col])], axis=1)
+    del resp, meta
 
     # tool blocks → one row per tool
     blocks = src.get("tool_blocks")
     tool_frames = []
     tool_rows = []  # position in ``respondents`` of the respondent of each tool row
     if blocks:
-        n_tools = pd.to_numeric(kept[blocks["count_column"]], errors="coerce").fillna(0)
+        n_tools = pd.to_numeric(take([blocks["count_column"]])[blocks["count_column"]], errors="coerce").fillna(0)
         tool_q = codebook.at_level("tool")
         for b in range(1, blocks["count"] + 1):
             in_block = n_tools >= b
             block_cols = [c for q in tool_q for c in q.raw_columns(b)]
-            answered = np.zeros(len(kept), dtype=bool)  # any answer in the block, column by column (no row-wise frame reduction)
+            answered = np.zeros(len(pos), dtype=bool)  # any answer in the block, column by column (no row-wise frame reduction)
             for c in block_cols:
-                answered |= ~_is_blank(kept[c]).to_numpy(dtype=bool)
-            data_beyond = (~in_block) & pd.Series(answered, index=kept.index)
+                if c in frame.columns:
+                    answered |= ~_is_blank(take([c])[c]).to_numpy(dtype=bool)
+            data_beyond = (~in_block) & pd.Series(answered, index=keys.index)
             if data_beyond.any():
-                hit = kept[data_beyond]
+                hit = keys[data_beyond]
                 logs.append(_log(raw.name, raw.path, hit[ROW], hit[id_col], f"bloc outil {b}", "bloc ignoré",
                                  f"réponses dans le bloc {b} alors que {blocks['count_column']} < {b}"))
-            # only the block's columns are copied, not the whole export
-            sub = kept.loc[in_block, list(dict.fromkeys([*block_cols, ROW, id_col]))]
+            # only the block's columns of its own records are copied, not the whole export
+            in_rows = np.flatnonzero(in_block.to_numpy(dtype=bool))
+            sub = take(block_cols, in_rows)
             if sub.empty:
                 continue
             dec, log = decode_level(sub, tool_q, codebook, block=b, source=raw.name, file=raw.path, id_col=id_col, names=names)
@@ -1050,9 +1109,11 @@ def clean_survey(
                 index=sub.index,
             )
             tool_frames.append(pd.concat([head, dec.drop(columns=[ROW, id_col])], axis=1))
-            tool_rows.append(np.flatnonzero(in_block.to_numpy(dtype=bool)))
+            tool_rows.append(in_rows)
+    del names  # the name index is needed for redaction only
     if tool_frames:
         tools = pd.concat(tool_frames, ignore_index=True)
+        del tool_frames
     else:
         # No tool described, or a questionnaire without tool blocks (2018): an empty table with the same key columns.
         tools = pd.DataFrame({"tool_id": pd.Series(dtype="string"), "respondent_id": pd.Series(dtype="string"),
