@@ -40,7 +40,7 @@ SYSDEPS ?= install
 
 APT_PACKAGES := poppler-utils libpango-1.0-0 libpangoft2-1.0-0 fonts-dejavu-core fonts-liberation
 
-.PHONY: help install sysdeps report test lint dag clean distclean bench lock
+.PHONY: help install sysdeps report test lint dag screenshot clean distclean bench lock
 
 help: ## List the targets (default)
 	@echo "barometre — reproducible pipeline of the Baromètre de la démocratie locale numérique"
@@ -77,6 +77,7 @@ install: $(STAMP) ## Create .venv if missing and install the pinned dependencies
 # System tools. Shell script run with: bash -c "$$SYSDEPS_SH" sysdeps <what>
 #   <what> = core      poppler-utils (pdftotext, pdftoppm), Pango, fonts
 #            graphviz  dot
+#            chromium  headless Chromium (screenshots of the HTML report)
 # --------------------------------------------------------------------------
 define SYSDEPS_SH
 set -euo pipefail
@@ -91,6 +92,8 @@ missing() {
     has_lib libpangoft2-1.0.so.0 || need+=(libpangoft2-1.0-0)
     has_font "DejaVu Sans" /usr/share/fonts/truetype/dejavu || need+=(fonts-dejavu-core)
     has_font "Liberation" /usr/share/fonts/truetype/liberation || need+=(fonts-liberation)
+  elif [ "$$what" = chromium ]; then
+    command -v chromium >/dev/null || need+=(chromium)
   else
     command -v dot >/dev/null || need+=(graphviz)
   fi
@@ -99,7 +102,7 @@ missing() {
 if [ "$(SYSDEPS)" = skip ]; then echo "==> SYSDEPS=skip: not checking system packages ($$what)"; exit 0; fi
 need="$$(missing)"
 if [ -z "$$need" ]; then echo "==> system packages OK ($$what)"; exit 0; fi
-if [ "$$what" = core ]; then packages="$(APT_PACKAGES)"; else packages="graphviz"; fi
+if [ "$$what" = core ]; then packages="$(APT_PACKAGES)"; elif [ "$$what" = chromium ]; then packages="chromium"; else packages="graphviz"; fi
 echo "==> missing system packages: $$need"
 if [ "$(SYSDEPS)" = install ] && [ "$$(id -u)" -eq 0 ] && command -v apt-get >/dev/null; then
   echo "+ apt-get update && apt-get install -y $$packages"
@@ -142,6 +145,21 @@ dag: $(STAMP) ## Draw the rule graph to docs/rulegraph.svg (needs graphviz)
 	$(BIN)/snakemake --rulegraph | dot -Tsvg -o docs/rulegraph.svg.tmp
 	@mv docs/rulegraph.svg.tmp docs/rulegraph.svg
 	@echo "==> wrote docs/rulegraph.svg"
+
+# The first screen of each built HTML report, as a reader's browser shows it (headless Chromium,
+# no network: the report is self-contained), into results/<edition>/rapport_<edition>.png.
+SCREENSHOT_SIZE ?= 1200,2400
+screenshot: ## Screenshot each built HTML report in headless Chromium (results/<e>/rapport_<e>.png)
+	@bash -c "$$SYSDEPS_SH" sysdeps chromium
+	@shopt -s nullglob; reports=(results/*/rapport_*.html); \
+	if [ $${#reports[@]} -eq 0 ]; then echo "error: no results/*/rapport_*.html: run make report first" >&2; exit 1; fi; \
+	for html in "$${reports[@]}"; do \
+	  png="$${html%.html}.png"; \
+	  chromium --headless --no-sandbox --disable-gpu --hide-scrollbars --mute-audio --no-first-run \
+	    --window-size=$(SCREENSHOT_SIZE) --screenshot="$$png" "file://$$(pwd)/$$html" >/dev/null 2>&1 \
+	    || { echo "error: chromium could not render $$html" >&2; exit 1; }; \
+	  echo "==> wrote $$png"; \
+	done
 
 bench: $(STAMP) sysdeps ## Run the benchmarks: bench/run.py BENCH_ARGS
 	@test -f bench/run.py || { echo "error: bench/run.py does not exist yet" >&2; exit 1; }
