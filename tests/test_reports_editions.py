@@ -216,3 +216,30 @@ def test_trends_report_shows_every_indicator(built_project):
     for heading in ("Méthode", "Indicateurs harmonisés", "Différences entre questionnaires"):
         assert heading in text
     assert "<script" not in html.lower() and not re.search(r'\b(src|href)="(https?:)?//', html)
+
+
+def test_part_titles_from_the_codebook_then_the_published_reference(tmp_path):
+    """Section titles: the codebook's ``parts`` first (2018), else the published list of parts (2016),
+    else « Partie n du questionnaire »; integer YAML keys are accepted."""
+    from barometre.errors import CodebookError
+    from barometre.render import part_titles
+
+    def published(e):
+        return yaml.safe_load((ROOT / "references" / f"published_{e}.yaml").read_text(encoding="utf-8"))
+
+    cb2018 = load_codebook(ROOT / "codebooks/2018.yaml")
+    assert part_titles(cb2018, published("2018")) == {1: "La collectivité et le répondant", 2: "Les dispositifs de participation",
+                                                      3: "L'organisation de la participation", 4: "Le budget de la participation"}
+    cb2016 = load_codebook(ROOT / "codebooks/2016.yaml")
+    assert cb2016.parts == {}
+    titles = part_titles(cb2016, published("2016"))
+    assert titles[1] == "Présentation du répondant et de sa collectivité"
+    assert part_titles(cb2016, {}) == {p: f"Partie {p} du questionnaire" for p in (1, 2, 3, 4)}
+    text = (ROOT / "codebooks/2018.yaml").read_text(encoding="utf-8")
+    unquoted = tmp_path / "2018.yaml"
+    unquoted.write_text(re.sub(r'^  "(\d)": ', r"  \1: ", text, flags=re.M), encoding="utf-8")
+    assert load_codebook(unquoted).parts == cb2018.parts
+    empty = tmp_path / "empty_title.yaml"
+    empty.write_text(text.replace('"4": "Le budget de la participation"', '"4": ""'), encoding="utf-8")
+    with pytest.raises(CodebookError, match="parts"):
+        load_codebook(empty)

@@ -174,6 +174,7 @@ class Codebook:
     missing_code: int = 99
     path: Path | None = None
     extra: dict = field(default_factory=dict)
+    parts: dict[int, str] = field(default_factory=dict)  # title of each questionnaire part, when the codebook gives it
 
     def question(self, ref: str) -> Question:
         """Question by id (``Q07``), harmonised name or chart id (``C01``)."""
@@ -306,6 +307,8 @@ def load_codebook(path: str | Path) -> Codebook:
         data = yaml.safe_load(fh)
     if not isinstance(data, dict):
         raise CodebookError(f"codebook {path}: expected a mapping at top level")
+    if isinstance(data.get("parts"), dict):  # YAML reads `1: "…"` with an integer key; the schema names keys as text
+        data = {**data, "parts": {str(k): v for k, v in data["parts"].items()}}
     validate_codebook_dict(data, path)
     missing = data.get("missing", {})
     return Codebook(
@@ -316,4 +319,5 @@ def load_codebook(path: str | Path) -> Codebook:
         identifiers=data.get("identifiers", {}),
         missing_code=int(missing.get("code", 99)),
         path=path,
+        parts={int(k): str(v) for k, v in (data.get("parts") or {}).items()},
     )

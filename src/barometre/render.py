@@ -478,12 +478,15 @@ def narrative_of(edition: str, templates_dir: str | Path) -> str:
 
 
 def part_titles(codebook: Codebook, published: dict) -> dict[int, str]:
-    """Title of each questionnaire part: the published description when it gives every part, else « Partie n »."""
+    """Title of each questionnaire part: the codebook's ``parts``, else the published description when it
+    gives every part, else « Partie n du questionnaire »."""
     parts = sorted({q.part for q in codebook.questions if q.part})
     listed = published.get("survey", {}).get("questionnaire_parts") or []
     out = {}
     for p in parts:
-        if len(listed) >= len(parts) and isinstance(listed[p - 1], str):
+        if p in codebook.parts:
+            out[p] = codebook.parts[p]
+        elif len(listed) >= len(parts) and isinstance(listed[p - 1], str):
             out[p] = listed[p - 1][:1].upper() + listed[p - 1][1:]
         else:
             out[p] = f"Partie {p} du questionnaire"
