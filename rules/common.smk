@@ -17,10 +17,13 @@ os.environ.update(
     )
 )
 
-from barometre.config import check_files  # noqa: E402
+from barometre.config import check_files, validate_schema  # noqa: E402
 from barometre.provenance import run_source_date_epoch  # noqa: E402
 
-# Schema validation: an unknown key, a wrong type or a missing required key stops here.
+# Schema validation: an unknown key, a wrong type or a missing required key stops here. The
+# project's own check comes first: it lists every problem in a few lines, an unknown key with the
+# nearest allowed one (Snakemake's own message prints the whole schema and configuration).
+validate_schema(config, (getattr(workflow, "configfiles", None) or ["config.yaml"])[0])
 validate(config, schema="../schemas/config.schema.json")
 # Every configured file must exist and every edition folder must hold data.
 check_files(config, workflow.basedir)

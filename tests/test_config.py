@@ -34,6 +34,19 @@ def test_misspelt_top_level_key_is_named(config):
     assert "tabulaton" in str(err.value)
 
 
+def test_misspelt_key_comes_with_the_nearest_allowed_one(config):
+    bad = copy.deepcopy(config)
+    bad["tabulaton"] = bad.pop("tabulation")
+    bad["editions"]["2017"]["codebok"] = bad["editions"]["2017"].pop("codebook")
+    bad["disclosure"]["zzz"] = 1
+    with pytest.raises(ConfigError) as err:
+        validate_schema(bad)
+    msg = str(err.value)
+    assert "(top level): unknown key 'tabulaton' (did you mean 'tabulation'?)" in msg
+    assert "editions/2017: unknown key 'codebok' (did you mean 'codebook'?)" in msg
+    assert "disclosure: unknown key 'zzz' (allowed: min_cell, small_base)" in msg
+
+
 def test_misspelt_nested_key_is_named(config):
     bad = copy.deepcopy(config)
     bad["editions"]["2017"]["codebok"] = bad["editions"]["2017"].pop("codebook")
@@ -121,4 +134,17 @@ def test_snakemake_stops_on_missing_file_before_any_job(tmp_path):
     assert res.returncode != 0
     out = res.stdout + res.stderr
     assert "inventaire_budgets_participatifs_2017.csv" in out and "file not found" in out
+    assert "Job stats" not in out
+
+
+def test_snakemake_names_a_misspelt_key_in_a_few_lines(tmp_path):
+    """The typo is named with its fix before any job, without the schema and the configuration dumped."""
+    proj = _copy_project(tmp_path)
+    cfg = proj / "config.yaml"
+    cfg.write_text(cfg.read_text(encoding="utf-8").replace("\ntabulation:", "\ntabulaton:", 1), encoding="utf-8")
+    res = _snakemake(proj)
+    out = res.stdout + res.stderr
+    assert res.returncode != 0
+    assert "unknown key 'tabulaton' (did you mean 'tabulation'?)" in out
+    assert len(out.splitlines()) < 20, out
     assert "Job stats" not in out

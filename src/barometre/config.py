@@ -47,8 +47,24 @@ def validate_schema(config: dict, path: str | Path = "config.yaml") -> None:
         lines = []
         for err in errors:
             where = "/".join(str(p) for p in err.absolute_path) or "(top level)"
-            lines.append(f"{where}: {err.message}")
+            lines.append(f"{where}: {_message(err)}")
         raise ConfigError(f"{path}: invalid configuration:\n  " + "\n  ".join(lines))
+
+
+def _message(err) -> str:
+    """A schema error as a person reads it; an unknown key comes with the nearest allowed one."""
+    import difflib
+
+    if err.validator == "additionalProperties" and isinstance(err.instance, dict):
+        allowed = sorted(err.schema.get("properties", {}))
+        parts = []
+        for key in sorted(set(err.instance) - set(allowed), key=str):
+            near = difflib.get_close_matches(str(key), allowed, n=1, cutoff=0.6)
+            hint = f" (did you mean {near[0]!r}?)" if near else (f" (allowed: {', '.join(allowed)})" if allowed else "")
+            parts.append(f"unknown key {key!r}{hint}")
+        if parts:
+            return "; ".join(parts)
+    return err.message
 
 
 def check_files(config: dict, root: str | Path = ".") -> None:
