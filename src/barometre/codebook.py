@@ -19,6 +19,16 @@ SCHEMA_PATH = Path(__file__).resolve().parents[2] / "schemas" / "codebook.schema
 
 CATEGORICAL_TYPES = ("single", "ordinal", "band")
 QUESTION_TYPES = ("single", "ordinal", "band", "multiple", "ranking", "numeric", "text")
+#: Each question type as a French reader names it (workbook, ``explain``, the report's appendix).
+TYPE_LABELS = {
+    "single": "question à réponse unique",
+    "ordinal": "échelle ordonnée",
+    "band": "tranches ordonnées",
+    "multiple": "question à réponses multiples",
+    "ranking": "classement",
+    "numeric": "valeur numérique",
+    "text": "texte libre",
+}
 
 
 @dataclass(frozen=True)

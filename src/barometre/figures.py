@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from barometre.codebook import NSP_LABEL, Codebook, Question
+from barometre.codebook import NSP_LABEL, TYPE_LABELS, Codebook, Question
 from barometre.errors import CodebookError, ConformityError
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -439,7 +439,7 @@ def explanation(
     question = codebook.question(entry["question"]) if entry.get("question") else None
     if question is not None:
         q = question
-        lines.append((f"Question {q.id} ({q.harmonised}, {q.type})", f"« {q.wording} »"))
+        lines.append((f"Question {q.id} ({q.harmonised}, {TYPE_LABELS.get(q.type, q.type)})", f"« {q.wording} »"))
         if q.level == "tool" and tool_blocks and compact_blocks:
             cols = ", ".join(q.raw_columns()) + f" (bloc outil {{i}} = 1 à {tool_blocks})"
         else:

@@ -23,7 +23,7 @@ from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.utils import get_column_letter
 from openpyxl.writer.excel import ExcelWriter
 
-from barometre.codebook import Codebook, Question
+from barometre.codebook import TYPE_LABELS, Codebook, Question
 from barometre.errors import BarometreError, CodebookError
 
 SECRET = "s"
@@ -48,14 +48,6 @@ STATISTIC_LABELS = {
     "median": "Médiane",
 }
 TEST_KEY_LABELS = {"all": "Toutes les modalités", "first": "Item classé en 1re position"}
-TYPE_LABELS = {
-    "single": "question à réponse unique",
-    "ordinal": "échelle ordonnée",
-    "band": "tranches ordonnées",
-    "multiple": "question à réponses multiples",
-    "ranking": "classement",
-    "numeric": "valeur numérique",
-}
 LEVEL_LABELS = {"respondent": "répondant", "tool": "outil (dispositif décrit)", "bp": "budget participatif"}
 BASE_NOTES = {
     "single": "Base : répondants ayant répondu à la question (« Ne se prononce pas » inclus quand il est affiché).",
