@@ -23,8 +23,9 @@ MAKEFLAGS += --no-builtin-rules
 # Reproducibility: every timestamp written into outputs (PDF metadata, build
 # date in the report and provenance.json) comes from SOURCE_DATE_EPOCH: unless it
 # is already set, the date of the last commit (the reproducible-builds convention:
-# same commit, same bytes), or 2017-10-06 (end of the 2017 fieldwork) outside git.
-export SOURCE_DATE_EPOCH ?= $(shell git log -1 --format=%ct 2>/dev/null || echo 1507248000)
+# same commit, same bytes), or 2017-10-06 (end of the 2017 fieldwork) outside git or in a
+# copy of the project inside another repository (as the Snakefile decides it).
+export SOURCE_DATE_EPOCH ?= $(shell [ "$$(git rev-parse --show-toplevel 2>/dev/null)" = "$(realpath $(CURDIR))" ] && git log -1 --format=%ct 2>/dev/null || echo 1507248000)
 export PYTHONHASHSEED ?= 0
 export MPLBACKEND ?= Agg
 

@@ -203,3 +203,22 @@ def test_snakemake_lint_is_clean(tmp_path):
     out = res.stdout + res.stderr
     assert res.returncode == 0, out[-4000:]
     assert "Congratulations, your workflow is in a good condition!" in out, out[-4000:]
+
+
+def test_makefile_dates_a_copy_inside_another_repository_like_the_snakefile(tmp_path):
+    """The last commit dates a build only in the project's own repository (as run_source_date_epoch)."""
+    if shutil.which("make") is None or shutil.which("git") is None:
+        pytest.skip("make or git not installed")
+    env = {k: v for k, v in os.environ.items() if k != "SOURCE_DATE_EPOCH"}
+    git = ["git", "-c", "user.email=t@example.org", "-c", "user.name=t"]
+    subprocess.run([*git, "init", "-q"], cwd=tmp_path, check=True)
+    subprocess.run([*git, "commit", "-q", "--allow-empty", "-m", "x"], cwd=tmp_path, check=True,
+                   env={**env, "GIT_COMMITTER_DATE": "2020-01-02T03:04:05+00:00"})
+    inner = tmp_path / "inner"
+    inner.mkdir()
+    shutil.copy(ROOT / "Makefile", inner / "Makefile")
+    for folder, expected in ((inner, "1507248000"), (tmp_path, "1577934245")):
+        if folder == tmp_path:
+            shutil.copy(ROOT / "Makefile", tmp_path / "Makefile")
+        out = subprocess.run(["make", "-s", "help"], cwd=folder, capture_output=True, text=True, env=env, check=True).stdout
+        assert f"SOURCE_DATE_EPOCH={expected}" in out, (folder, out[-300:])

@@ -183,3 +183,24 @@ def test_registry_typo_is_reported(tmp_path):
                  encoding="utf-8")
     with pytest.raises(CodebookError, match="F01"):
         load_registry(p)
+
+
+def test_a_published_figure_computed_under_another_id_is_not_missing(frames):
+    """A registry entry with ``published: {id: F13}`` computes F13's comparison under its own id (X09)."""
+    from barometre.figures import missing_published
+
+    reg = [{"id": "X09", "unit": "tools", "measure": "share", "question": "C03", "keys": ["lt1000"],
+            "base": "substantive", "definition": "d", "published": {"id": "F13"}}]
+    published = {"F13": {"kind": "percent", "value": 50, "bounds": [49.5, 50.5], "quote": "la moitié"}}
+    table = figures_frame(compute_figures(reg, frames, CB, published))
+    assert table["published_key"].tolist() == ["F13"]
+    reference = {"figures": [{"id": "F13", "kind": "percent", "value": 50, "bounds": [49.5, 50.5]}]}
+    assert missing_published(table, reference) == []
+    assert missing_published(table.drop(columns=["published_key"]), reference) == ["F13"]
+
+
+def test_numbers_in_explanations_are_written_the_french_way():
+    from barometre.figures import _number_text
+
+    assert [_number_text(v) for v in (25.55, 90.5, 98.0, 4_452_610.0, float("inf"), 1.5e-05, 1e-07)] == [
+        "25,55", "90,5", "98", "4\u202f452\u202f610", "+∞", "0,000015", "0"]

@@ -26,7 +26,7 @@ REGISTRY_SCHEMA = ROOT / "schemas" / "registry.schema.json"
 FIGURE_COLUMNS = [
     "id", "component", "definition", "reading", "unit", "measure", "question", "numerator_rule", "base_rule",
     "numerator", "denominator", "value", "ci_low", "ci_high", "published_quote", "published_value",
-    "bound_low", "bound_high", "bounds_origin", "status",
+    "bound_low", "bound_high", "bounds_origin", "status", "published_key",
 ]
 
 UNITS = {"respondents": "respondents", "collectivities": "respondents", "tools": "tools", "bp": "bp"}
@@ -49,6 +49,9 @@ class Figure:
         95 % Wilson interval of a share (NaN otherwise).
     status
         ``pass`` / ``fail`` against the bounds, ``non publié`` when no bounds apply.
+    published_key
+        The published figure it is compared with (``id`` or ``id.component``; a registry
+        entry may name another one with ``published:``), empty when there is none.
     """
 
     id: str
@@ -71,6 +74,7 @@ class Figure:
     bound_high: float
     bounds_origin: str
     status: str
+    published_key: str = ""
 
     @property
     def key(self) -> str:
@@ -292,11 +296,14 @@ def compute_figures(
         pub_ref = spec.get("published", {})
         pub = published.get(pub_ref.get("id", spec["id"]))
         pub_comp = pub_ref.get("component", comp)
-        quote, pvalue, low, high, origin = "", "", math.nan, math.nan, ""
+        quote, pvalue, low, high, origin, pub_key = "", "", math.nan, math.nan, "", ""
         if pub is not None and pub.get("kind") != "text":
             low, high, pvalue = _published_bounds(pub, pub_comp)
             quote = pub.get("quote", "")
             origin = "publié"
+            multi = isinstance(pub.get("value"), dict) or isinstance(pub.get("bounds"), dict)
+            pub_id = str(pub_ref.get("id", spec["id"]))
+            pub_key = f"{pub_id}.{pub_comp}" if (multi and pub_comp) else pub_id
         elif pub is not None:
             quote = pub.get("quote", "")
         if "bounds" in spec:
@@ -318,7 +325,7 @@ def compute_figures(
             numerator_rule=res["numerator_rule"], base_rule=res["base_rule"],
             numerator=res["numerator"], denominator=res["denominator"], value=value,
             ci_low=res["ci_low"], ci_high=res["ci_high"], published_quote=quote, published_value=pvalue,
-            bound_low=low, bound_high=high, bounds_origin=origin, status=status,
+            bound_low=low, bound_high=high, bounds_origin=origin, status=status, published_key=pub_key,
         ))
     return figures
 
@@ -367,9 +374,15 @@ def published_keys(published: dict) -> list[str]:
 
 
 def missing_published(table: pd.DataFrame, published: dict) -> list[str]:
-    """Numeric published figures the table does not compute (by ``id.component``, or by id for a whole figure)."""
+    """Numeric published figures the table does not compute (by ``id.component``, or by id for a whole figure).
+
+    A figure computed under another registry id (``published:`` in the registry)
+    counts for the published figure it is compared with (``published_key``).
+    """
     keys = {_key(r) for r in table.itertuples()}
-    ids = {str(i) for i in table["id"]}
+    if "published_key" in table.columns:
+        keys |= {str(k) for k in table["published_key"].dropna() if str(k)}
+    ids = {str(i) for i in table["id"]} | {k.partition(".")[0] for k in keys}
     return [k for k in published_keys(published) if k not in keys and not ("." not in k and k in ids)]
 
 
@@ -496,8 +509,7 @@ def _number_text(value: float) -> str:
         return "+∞" if value > 0 else "−∞"
     if float(value).is_integer():
         return fr.format_number(value)
-    decimals = min(len(repr(float(value)).partition(".")[2]), 6)
-    return fr.format_decimal(value, decimals).rstrip("0").rstrip(",")
+    return fr.format_decimal(value, 6).rstrip("0").rstrip(",")  # at most 6 decimals, trailing zeros dropped
 
 
 

@@ -442,7 +442,9 @@ def _check_percent(percent: float) -> float | Fraction:
     above or below the exact value: 100 × 15 / 45 is 33.333333333333336, just
     *above* one third, so « plus d'un tiers » would be wrongly true. When the
     nearest fraction of denominator at most :data:`EXACT_DENOMINATOR` has no
-    finite decimal expansion (15/45 → 100/3), that fraction is used: such values
+    finite decimal expansion (15/45 → 100/3) and lies within 10⁻¹³ (relative) of the
+    float — a few units in the last place, the error of computing 100·k/n —, that
+    fraction is used: such values
     are the only bounds of the phrase table (thirds) a float can never hit. Values
     with a finite expansion stay the float they are, so that a printed figure
     (« 15,3 % » for the float 15.35, which is 15.3499…) is judged as
@@ -457,7 +459,7 @@ def _check_percent(percent: float) -> float | Fraction:
         raise ValueError(f"percent must be on the 0-100 scale, got {percent!r}")
     value = min(max(value, 0.0), 100.0)
     exact = Fraction(value).limit_denominator(EXACT_DENOMINATOR)
-    if not _terminates(exact) and abs(float(exact) - value) <= 1e-9 * max(1.0, value):
+    if not _terminates(exact) and abs(float(exact) - value) <= 1e-13 * max(1.0, value):
         return exact
     return value
 
