@@ -25,7 +25,7 @@ rule compute_figures:
 
 
 rule check_conformity:
-    """Fails the pipeline when a computed figure falls outside its published bounds."""
+    """Fails the pipeline when a computed figure falls outside its published bounds, or a published one is not computed."""
     input:
         figures="results/{edition}/figures.csv",
         published=published_of,
