@@ -1049,7 +1049,6 @@ def clean_survey(
     keys = take([])
     resp = pd.concat(decoded_parts, axis=1) if decoded_parts else pd.DataFrame(index=keys.index)
     del decoded_parts  # the parts are in ``resp`` now (peak memory of large exports)
-    logs = [_concat_logs(logs)]
     resp = resp.assign(**{ROW: keys[ROW], id_col: keys[id_col]})
     resp, log = apply_filters(resp, resp_q, codebook, source=raw.name, file=raw.path, id_col=id_col)
     logs.append(log)

@@ -409,24 +409,23 @@ def assert_conformity(table: pd.DataFrame, edition: str, published: dict | None 
         )
 
 
-def explanation_exclusions(exclusions: pd.DataFrame, question=None) -> list[tuple[str, str]]:
-    """The cleaning log's exclusions (counts by reason) and, for ``question``, its treatments, as (label, text) lines."""
-    lines: list[tuple[str, str]] = []
+def exclusions_summary(exclusions: pd.DataFrame) -> str:
+    """The cleaning log's exclusions, counted by reason (« Réponse de test (3) ; … »); empty when none."""
+    ex = exclusions[exclusions["action"].astype(str).str.startswith("exclu:")]
+    return " ; ".join(f"{r} ({n})" for r, n in ex.groupby("reason").size().items())
+
+
+def _treatments(exclusions: pd.DataFrame, question) -> list[tuple[str, str]]:
+    """The cleaning log's treatments of ``question``'s variable (recodes, NSP conversions…), as (label, text) lines."""
     action = exclusions["action"].astype(str)
-    ex = exclusions[action.str.startswith("exclu:")]
-    if len(ex):
-        counts = ex.groupby("reason").size()
-        lines.append(("Exclusions appliquées au nettoyage", " ; ".join(f"{r} ({n})" for r, n in counts.items())))
-    if question is not None:
-        ev = exclusions[(exclusions["column"] == question.harmonised) & ~action.str.startswith("exclu:")]
-        for (act, reason), n in ev.groupby(["action", "reason"]).size().items():
-            lines.append(("Traitement sur cette variable", f"{act} — {reason} ({n} ligne{'s' if n > 1 else ''})"))
-    return lines
+    ev = exclusions[(exclusions["column"] == question.harmonised) & ~action.str.startswith("exclu:")]
+    return [("Traitement sur cette variable", f"{act} — {reason} ({n} ligne{'s' if n > 1 else ''})")
+            for (act, reason), n in ev.groupby(["action", "reason"]).size().items()]
 
 
 def explanation(
     figure: Mapping, entry: Mapping, codebook, exclusions: pd.DataFrame, *, tool_blocks: int | None,
-    compact_blocks: bool = False,
+    compact_blocks: bool = False, with_exclusions: bool = True,
 ) -> list[tuple[str, str]]:
     """How one figure is computed, as (label, text) lines in French: what ``explain`` prints.
 
@@ -445,6 +444,9 @@ def explanation(
     compact_blocks
         Name the raw columns of a tool question once, with ``{i}`` for the block number
         (the report's appendix), instead of one set per block (``explain``).
+    with_exclusions
+        Include the exclusions of the cleaning (the same for every figure: the report's
+        appendix says them once, with :func:`exclusions_summary`).
     """
     from barometre import fr
 
@@ -465,7 +467,11 @@ def explanation(
         lines.append(("Variable", str(entry["variable"])))
     if entry.get("filter"):
         lines.append(("Restriction", f"{entry['filter']['question']} ∈ {entry['filter']['keys']}"))
-    lines += explanation_exclusions(exclusions, question)
+    summary = exclusions_summary(exclusions) if with_exclusions else ""
+    if summary:
+        lines.append(("Exclusions appliquées au nettoyage", summary))
+    if question is not None:
+        lines += _treatments(exclusions, question)
     measure = figure["measure"]
     value, num, den = float(figure["value"]), float(figure["numerator"]), float(figure["denominator"])
     if measure in ("mean", "median"):

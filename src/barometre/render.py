@@ -39,7 +39,7 @@ from barometre import fr
 from barometre.charts import load_manifest, read_cells, read_figures
 from barometre.codebook import Codebook, load_codebook
 from barometre.errors import BarometreError
-from barometre.figures import STATUS_LABELS, explanation, explanation_exclusions, load_registry
+from barometre.figures import STATUS_LABELS, exclusions_summary, explanation, load_registry
 from barometre.quantifiers import quantifier_holds, quantify
 
 log = logging.getLogger("barometre.render")
@@ -720,7 +720,7 @@ def render_report(
         "exclusions_total": fr.format_number(int(cleaning_log["action"].astype(str).str.startswith("exclu:").sum())),
         "conformity": conformity_rows(data),
         "explanations": explanations(figures, registry, codebook, cleaning_log) if registry is not None else [],
-        "exclusions_line": _exclusions_line(cleaning_log),
+        "exclusions_line": exclusions_summary(cleaning_log),
         "cross_tables": cross_tables(cells, codebook, small_base),
         "small_base": fr.format_number(small_base),
         "min_cell": fr.format_number(min_cell),
@@ -746,15 +746,6 @@ def render_report(
     return protect_inclusive_words(html)
 
 
-#: Said once above the explanations, not repeated for every figure.
-_EXCLUSIONS_LABEL = "Exclusions appliquées au nettoyage"
-
-
-def _exclusions_line(cleaning_log: pd.DataFrame) -> str:
-    lines = dict(explanation_exclusions(cleaning_log))
-    return lines.get(_EXCLUSIONS_LABEL, "")
-
-
 def explanations(figures: pd.DataFrame, registry: list[dict], codebook: Codebook,
                  cleaning_log: pd.DataFrame) -> list[dict]:
     """How each figure of ``figures.csv`` is computed (:func:`barometre.figures.explanation`), in table order.
@@ -769,15 +760,14 @@ def explanations(figures: pd.DataFrame, registry: list[dict], codebook: Codebook
     entries = {(str(e["id"]), str(e.get("component") or "")): e for e in registry}
     blocks = codebook.sources.get("survey", {}).get("tool_blocks", {}).get("count")
     out = []
-    for row in figures.to_dict("records"):
-        key = (str(row["id"]), str(row.get("component") or ""))
-        entry = entries.get(key) or entries.get((key[0], ""))
+    for row in figures.to_dict("records"):  # as read by read_figures: with its ``key``
+        entry = entries.get((str(row["id"]), row["component"])) or entries.get((str(row["id"]), ""))
         if entry is None:
-            raise RenderError(f"figure {'.'.join(filter(None, key))} of figures.csv is not in the registry")
-        lines = [(label, nbsp_thousands(text)) for label, text in
-                 explanation(row, entry, codebook, cleaning_log, tool_blocks=blocks, compact_blocks=True)
-                 if label != _EXCLUSIONS_LABEL]
-        out.append({"key": ".".join(filter(None, key)), "definition": row["definition"], "lines": lines})
+            raise RenderError(f"figure {row['key']} of figures.csv is not in the registry")
+        lines = explanation(row, entry, codebook, cleaning_log, tool_blocks=blocks, compact_blocks=True,
+                            with_exclusions=False)
+        out.append({"key": row["key"], "definition": row["definition"],
+                    "lines": [(label, nbsp_thousands(text)) for label, text in lines]})
     return out
 
 
