@@ -41,7 +41,7 @@ SYSDEPS ?= install
 
 APT_PACKAGES := poppler-utils libpango-1.0-0 libpangoft2-1.0-0 fonts-dejavu-core fonts-liberation
 
-.PHONY: help install sysdeps report test lint dag screenshot clean distclean bench lock
+.PHONY: help install sysdeps report test test-cluster lint dag screenshot clean distclean bench lock
 
 help: ## List the targets (default)
 	@echo "barometre — reproducible pipeline of the Baromètre de la démocratie locale numérique"
@@ -136,6 +136,12 @@ test: $(STAMP) sysdeps ## Run the test suite: pytest PYTEST_ARGS (exit code unch
 	@rc=0; $(BIN)/python -m pytest $(PYTEST_ARGS) || rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "error: pytest collected no tests (exit 5); check testpaths in pyproject.toml and PYTEST_ARGS" >&2; fi; \
 	exit $$rc
+
+# A real SLURM cluster (the one present, else a private one on loopback, slurm-wlm and munge
+# installed if root): the pipeline through profiles/slurm on a fresh clone, compared byte for
+# byte with make report. Details and variables: tests/cluster/run.sh.
+test-cluster: $(STAMP) sysdeps ## Run the pipeline on a real SLURM cluster, compare with make report
+	VENV="$(abspath $(VENV))" bash tests/cluster/run.sh
 
 lint: $(STAMP) ## Lint the workflow: snakemake --lint
 	$(BIN)/snakemake --lint

@@ -105,3 +105,13 @@ def trends_outputs():
         "results/trends/rapport_tendances.html",
         "results/trends/rapport_tendances.pdf",
     ]
+
+
+onstart:
+    # On a SLURM cluster, once before the first sbatch: the partition, account and QOS the
+    # profiles ask for must exist (src/barometre/cluster.py), else one clear error, not a wall
+    # of refused jobs. Other executors (local, the jobs' own slurm-jobstep) skip it.
+    if getattr(workflow.executor_plugin, "name", None) == "slurm":
+        from barometre.cluster import check_slurm_site
+
+        check_slurm_site(workflow)
