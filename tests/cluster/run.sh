@@ -44,6 +44,7 @@ die() { printf 'error: %s\n' "$*" >&2; exit 1; }
 git -C "$ROOT" rev-parse --git-dir >/dev/null 2>&1 || die "$ROOT is not a git checkout: the test clones it"
 
 WORK="$(mktemp -d "${TMPDIR:-/tmp}/barometre-cluster.XXXXXX")"
+chmod 755 "$WORK"  # munged wants every directory on the way to its socket searchable by all
 SNAKEMAKE_PID=""
 POLICY_RC=""
 cleanup() {
