@@ -3,7 +3,8 @@
 #   cluster_start DIR   starts munged, slurmctld and slurmd with everything under DIR: its own
 #                       munge key and socket, its own slurm.conf (one node, default partition
 #                       `debug`, no slurmdbd, MinJobAge 300 s), two free ports on 127.0.0.1,
-#                       state, spool, logs and PID files. Exports SLURM_CONF. Daemons run in the
+#                       state, spool, logs and PID files. Exports SLURM_CONF, and PATH with an
+#                       srun that keeps it inside jobs (see below). Daemons run in the
 #                       foreground of background jobs; their PIDs are kept in CLUSTER_PIDS.
 #   cluster_stop        kills those PIDs (TERM, then KILL), never anything else.
 #   cluster_listening   fails unless every socket the daemons listen on is bound to 127.0.0.1.
@@ -90,6 +91,14 @@ NodeName=$CLUSTER_NODE NodeHostname=$(hostname -s) NodeAddr=127.0.0.1 CPUs=$(npr
 PartitionName=$CLUSTER_PARTITION Nodes=$CLUSTER_NODE Default=YES MaxTime=INFINITE State=UP
 EOF
   export SLURM_CONF="$dir/slurm.conf"
+  # Inside a job, snakemake-executor-plugin-slurm-jobstep (0.6.1) runs the rule with `srun` in an
+  # environment stripped of every SLURM_* variable but the job's identity, SLURM_CONF included: a
+  # real node finds /etc/slurm/slurm.conf (or slurmd's configless cache), this private cluster has
+  # neither. Jobs inherit PATH (sbatch --export=ALL): this srun puts SLURM_CONF back.
+  mkdir -p "$dir/bin"
+  printf '#!/bin/sh\nSLURM_CONF=%q exec %q "$@"\n' "$SLURM_CONF" "$(command -v srun)" >"$dir/bin/srun"
+  chmod 755 "$dir/bin/srun"
+  export PATH="$dir/bin:$PATH"
   slurmctld -D -c -f "$SLURM_CONF" >"$dir/log/slurmctld.out" 2>&1 &
   CLUSTER_PIDS+=("$!")
   _wait_for 30 "slurmctld answering on 127.0.0.1:$ctld_port" scontrol ping \
