@@ -152,7 +152,7 @@ bad=standard  # the partition the profile once hard-coded
 if sinfo --noheader --all --format=%R | grep -qx "$bad"; then bad=barometre_no_such_partition; fi
 log "a site profile naming partition « $bad »: stopped before submission"
 printf 'default-resources:\n  slurm_partition: "%s"\n' "$bad" >"$WORK/cluster/profiles/site.yaml"
-[ -z "$(git -C "$WORK/cluster" status --porcelain)" ] || die "profiles/site.yaml is not git-ignored"
+git -C "$WORK/cluster" check-ignore -q profiles/site.yaml || die "profiles/site.yaml is not git-ignored"
 rc=0
 (cd "$WORK/cluster" && timeout 300 .venv/bin/snakemake --profile profiles/slurm --profile profiles/site.yaml --forceall) \
   >"$WORK/bad_partition.log" 2>&1 || rc=$?
