@@ -55,12 +55,10 @@ def test_query_site_with_accounting():
     assert "where user=alice" in run.calls[1]
 
 
-def test_query_site_without_sinfo_says_so():
-    def run(cmd):
-        raise FileNotFoundError(2, "No such file or directory", cmd[0])
-
-    with pytest.raises(ConfigError, match="sinfo cannot be run"):
-        query_site("alice", run)
+def test_query_site_without_sinfo_says_so(monkeypatch):
+    monkeypatch.setenv("PATH", "/nonexistent")
+    with pytest.raises(ConfigError, match=r"sinfo fails \(sinfo cannot be run: .*No such file.*\): is this a SLURM login node\?"):
+        query_site("alice")
 
 
 def test_requested_settings_groups_rules_by_value():

@@ -55,7 +55,11 @@ class SlurmSite:
 
 
 def _run(cmd: list[str]) -> subprocess.CompletedProcess:
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=60, check=False)
+    """Run a SLURM command; a command missing or hanging gives exit code 127 and the reason on stderr."""
+    try:
+        return subprocess.run(cmd, capture_output=True, text=True, timeout=60, check=False)
+    except (OSError, subprocess.SubprocessError) as err:
+        return subprocess.CompletedProcess(cmd, 127, "", f"{cmd[0]} cannot be run: {err}")
 
 
 def _lines(out: str) -> list[str]:
@@ -69,14 +73,14 @@ def query_site(user: str | None = None, run: Runner = _run) -> SlurmSite:
     ------
     ConfigError
         If ``sinfo`` cannot be run or fails: no SLURM cluster answers from this machine.
+
+    ``run`` runs one command and never raises (as ``_run``: exit code 127 when it cannot start).
     """
     user = user or getpass.getuser()
-    try:
-        res = run(["sinfo", "--noheader", "--all", "--format=%P"])
-    except (OSError, subprocess.SubprocessError) as err:
-        raise ConfigError(f"the slurm executor is selected, but sinfo cannot be run ({err}): is this a SLURM login node?") from err
+    res = run(["sinfo", "--noheader", "--all", "--format=%P"])
     if res.returncode != 0:
-        raise ConfigError(f"the slurm executor is selected, but sinfo fails: {res.stderr.strip() or res.stdout.strip()}")
+        said = (_lines(res.stderr) or _lines(res.stdout) or [f"exit code {res.returncode}"])[0]
+        raise ConfigError(f"the slurm executor is selected, but sinfo fails ({said}): is this a SLURM login node?")
     names = _lines(res.stdout)
     default = next((n.rstrip("*") for n in names if n.endswith("*")), None)
     partitions = tuple(dict.fromkeys(n.rstrip("*") for n in names))
