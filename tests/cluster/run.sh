@@ -116,7 +116,7 @@ while kill -0 "$SNAKEMAKE_PID" 2>/dev/null; do
   if [ "$size" != "$last_size" ]; then last_size="$size"; last_change=$SECONDS; fi
   reason=""
   if ((SECONDS - last_change >= CLUSTER_STALL)); then
-    reason="Snakemake has printed nothing for $CLUSTER_STALL s (CLUSTER_STALL): it is waiting for jobs whose status it cannot read"
+    reason="Snakemake has printed nothing for $CLUSTER_STALL s (CLUSTER_STALL): it is most likely waiting for jobs whose status it cannot read (squeue/sacct)"
   elif ((SECONDS - start >= CLUSTER_TIMEOUT)); then
     reason="the cluster run exceeded $CLUSTER_TIMEOUT s (CLUSTER_TIMEOUT)"
   fi
@@ -124,6 +124,8 @@ while kill -0 "$SNAKEMAKE_PID" 2>/dev/null; do
     echo "error: watchdog: $reason" >&2
     echo "--- squeue ($SQUEUE) ---" >&2
     "$SQUEUE" --all 2>&1 | tail -n 20 >&2 || true
+    echo "--- sinfo: the nodes' state (idle: no job running) ---" >&2
+    sinfo 2>&1 | tail -n 10 >&2 || true
     echo "--- last lines of the Snakemake log ---" >&2
     tail -n 30 "$WORK/cluster.log" >&2
     kill -TERM "$SNAKEMAKE_PID" 2>/dev/null || true
