@@ -41,7 +41,7 @@ import yaml
 
 from barometre import fr
 from barometre.codebook import Codebook, Question, load_codebook
-from barometre.errors import BarometreError
+from barometre.errors import BarometreError, schema_problems
 from barometre.figures import UNIT_LABELS, compute_figure
 
 log = logging.getLogger("barometre.trends")
@@ -94,19 +94,11 @@ def load_trends_registry(path: str | Path) -> list[dict]:
     TrendsError
         Naming the indicator and field at fault.
     """
-    import jsonschema
-
     path = Path(path)
     data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    schema = json.loads(TRENDS_SCHEMA.read_text(encoding="utf-8"))
-    errors = sorted(jsonschema.Draft202012Validator(schema).iter_errors(data), key=lambda e: list(e.absolute_path))
-    if errors:
-        lines = []
-        for err in errors:
-            where = list(err.absolute_path)
-            label = (f"indicator {data['indicators'][where[1]].get('id', where[1])}"
-                     if len(where) >= 2 and where[0] == "indicators" else "/".join(map(str, where)) or "(top level)")
-            lines.append(f"{label}: {err.message}")
+    lines = schema_problems(data, json.loads(TRENDS_SCHEMA.read_text(encoding="utf-8")), entries="indicators",
+                            label=lambda e, i: f"indicator {e.get('id', i)}")
+    if lines:
         raise TrendsError(f"{path}: invalid trends registry:\n  " + "\n  ".join(lines))
     ids = [i["id"] for i in data["indicators"]]
     dup = sorted({i for i in ids if ids.count(i) > 1})
@@ -452,7 +444,9 @@ def questionnaire_differences(codebooks: dict[str, Codebook], editions: Sequence
             names = list(dict.fromkeys([q.harmonised for q in cb.questions] + [q.harmonised for q in ca.questions]))
             for name in names:
                 qa, qb = _question(ca, name), _question(cb, name)
-                label = (qb or qa).wording
+                either = qb or qa
+                assert either is not None  # the name comes from one of the two codebooks
+                label = either.wording
                 notes = _join_notes(*(q.comparability_note for q in (qa, qb) if q is not None))
                 if qa is None or qb is None:
                     where = b if qa is None else a
