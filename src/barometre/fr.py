@@ -42,7 +42,6 @@ import math
 from decimal import ROUND_HALF_UP, Decimal, localcontext
 from fractions import Fraction
 from numbers import Integral, Rational, Real
-from typing import Union
 
 __all__ = [
     "NNBSP",
@@ -84,8 +83,9 @@ MONTHS = (
     "décembre",
 )
 
-Number = Union[Real, Decimal]
-DateLike = Union[_dt.date, str]
+# ``float`` named as well as ``Real``: type checkers do not see float (nor int) as a numbers.Real.
+Number = float | Decimal | Real
+DateLike = _dt.date | str
 
 _PRECISION = 80  # digits of the decimal context; ample for any float
 
@@ -121,7 +121,7 @@ def _to_decimal(value: Number) -> Decimal:
     elif isinstance(value, Integral):
         result = Decimal(int(value))
     elif isinstance(value, Rational):  # Fraction
-        frac = Fraction(value.numerator, value.denominator)
+        frac = Fraction(int(value.numerator), int(value.denominator))
         with localcontext() as ctx:
             ctx.prec = _PRECISION
             result = Decimal(frac.numerator) / Decimal(frac.denominator)
@@ -300,7 +300,7 @@ def format_large(n: Number | None, decimals: int = 1) -> str:
     magnitude = abs(exact)
     if _round(magnitude, 0) < 10**6:
         return format_number(exact)
-    for index, (scale, word) in enumerate(_SCALES):
+    for index, (scale, word) in enumerate(_SCALES):  # noqa: B007 - word is read after the loop
         if magnitude >= scale or index == len(_SCALES) - 1:
             break
     with localcontext() as ctx:
