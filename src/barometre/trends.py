@@ -32,9 +32,10 @@ import json
 import logging
 import math
 import textwrap
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import pandas as pd
 import yaml
@@ -71,7 +72,8 @@ DIFFERENCE_LABELS = {
     "identique": "Identique",
 }
 LEVELS = {"respondents": "respondent", "collectivities": "respondent", "tools": "tool", "bp": "bp"}
-LEVEL_ABSENT = {"respondent": "pas de questionnaire des répondants", "tool": "le questionnaire ne fait pas décrire d'outils",
+LEVEL_ABSENT = {"respondent": "pas de questionnaire des répondants",
+                "tool": "le questionnaire ne fait pas décrire d'outils",
                 "bp": "pas d'inventaire des budgets participatifs"}
 TYPE_FAMILIES = {"single": "modalités", "ordinal": "modalités", "band": "modalités", "multiple": "choix multiple",
                  "ranking": "classement", "numeric": "nombre", "text": "texte"}
@@ -122,7 +124,7 @@ def read_figures_table(path: str | Path) -> pd.DataFrame:
     """``figures.csv`` indexed by key (``id`` or ``id.component``)."""
     table = pd.read_csv(path, keep_default_na=False, na_values=[""])
     table["component"] = table["component"].fillna("").astype(str)
-    table["key"] = [f"{i}.{c}" if c else str(i) for i, c in zip(table["id"], table["component"])]
+    table["key"] = [f"{i}.{c}" if c else str(i) for i, c in zip(table["id"], table["component"], strict=True)]
     return table.set_index("key")
 
 
@@ -197,7 +199,8 @@ def base_signature(q: Question | None, spec: dict, codebook: Codebook) -> dict[s
     if q.is_categorical and spec.get("base", "answered") == "answered":
         sig["nsp"] = "dans la base" if q.shows_nsp else "hors base"
     if q.type == "multiple":
-        sig["nsp"] = "option « ne se prononce pas »" if any(o.key == "nsp" for o in q.options) else "sans option « ne se prononce pas »"
+        has_nsp = any(o.key == "nsp" for o in q.options)
+        sig["nsp"] = "option « ne se prononce pas »" if has_nsp else "sans option « ne se prononce pas »"
     if q.filter is not None:
         fq = codebook.question(q.filter.question)
         sig["filtre"] = f"{fq.harmonised} ∈ {{{', '.join(sorted(q.filter.keys))}}}"
@@ -297,14 +300,16 @@ def comparability(spec: dict, questions: dict[str, Question | None], reasons: di
         if q is not None and q_ref is not None:
             if not q.comparable_to(ref) or not q_ref.comparable_to(e):
                 note = q.comparability_note or q_ref.comparability_note
-                why.append(f"codebooks : {e} et {ref} déclarés non comparables" + (f" ({note.rstrip('.')})" if note else ""))
+                why.append(f"codebooks : {e} et {ref} déclarés non comparables"
+                           + (f" ({note.rstrip('.')})" if note else ""))
             sig = base_signature(q, spec, codebooks[e])
             for k in sorted(set(sig) | set(sig_ref)):
                 if sig.get(k) != sig_ref.get(k):
                     why.append(f"{k} : {sig.get(k, 'sans objet')} en {e}, {sig_ref.get(k, 'sans objet')} en {ref}")
         elif (q is None) != (q_ref is None):
             why.append(f"{e} et {ref} ne lisent pas la même variable")
-        out[e] = (not why, "base différente de l'édition de référence " + ref + " (" + " ; ".join(why) + ")" if why else "")
+        out[e] = (not why,
+                  "base différente de l'édition de référence " + ref + " (" + " ; ".join(why) + ")" if why else "")
     others = [e for e in candidates[:-1] if out[e][0]]
     if others:
         out[ref] = (True, "")
