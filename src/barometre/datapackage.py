@@ -25,6 +25,7 @@ import pandas as pd
 
 from barometre import __version__
 from barometre.config import edition_config
+from barometre.fr import typeset
 from barometre.provenance import build_date, sha256_file
 
 log = logging.getLogger("barometre")
@@ -216,7 +217,7 @@ def table_schema(path: str | Path, kind: str) -> dict:
             field["type"] = _infer_type(frame[name])
             log.warning("%s: column %r has no description in barometre.datapackage.FIELDS", path, name)
         else:
-            field.update(type=doc.type, title=doc.title, description=doc.description)
+            field.update(type=doc.type, title=typeset(doc.title), description=typeset(doc.description))
         if name in EMPTY_IS_VALUE:
             field["missingValues"] = []
         fields.append(field)
@@ -233,8 +234,8 @@ def _resource(path: Path, root: Path, kind: str, title: str, description: str) -
         "name": re.sub(r"[^a-z0-9.-]+", "-", path.relative_to(root).with_suffix("").as_posix().lower()),
         "path": rel,
         "profile": "tabular-data-resource",
-        "title": title,
-        "description": description,
+        "title": typeset(title),
+        "description": typeset(description),
         "format": "csv",
         "mediatype": "text/csv",
         "encoding": "utf-8",
@@ -280,17 +281,18 @@ def build_datapackage(edition: str, tables: str | Path, figures: str | Path, roo
     return {
         "profile": "tabular-data-package",
         "name": f"barometre-democratie-locale-numerique-{edition}".lower(),
-        "title": f"Baromètre de la démocratie locale numérique, édition {edition} : tableaux et chiffres",
-        "description": ("Tableaux croisés, tests d'association et chiffres nommés de l'édition, produits par la"
-                        " chaîne de traitement reproductible barometre. Une cellule vide ou « s » n'est pas"
-                        " publiée (secret statistique ou valeur sans objet)." + warning),
+        "title": typeset(f"Baromètre de la démocratie locale numérique, édition {edition} : tableaux et chiffres"),
+        "description": typeset("Tableaux croisés, tests d'association et chiffres nommés de l'édition, produits par"
+                               " la chaîne de traitement reproductible barometre. Une cellule vide ou « s » n'est"
+                               " pas publiée (secret statistique ou valeur sans objet)." + warning),
         "version": __version__,
         "created": build_date(),
         "keywords": ["démocratie locale numérique", "collectivités territoriales", "participation citoyenne",
                      "enquête"],
         "licenses": [OUTPUT_LICENSE],
         "contributors": [{"title": "Équipe du projet barometre", "role": "author"}],
-        "sources": [{"title": "Décider ensemble, Le baromètre de la démocratie locale numérique (édition originale)",
+        "sources": [{"title": typeset("Décider ensemble, « Le baromètre de la démocratie locale numérique »"
+                                      " (édition originale)"),
                      "path": "https://www.deciderensemble.com"}],
         "synthetic": bool(synthetic),
         "resources": resources,
