@@ -64,6 +64,7 @@ from numbers import Real
 from typing import Any, cast
 
 from barometre.fr import format_percent
+from barometre.fr import typeset as fr_typeset
 
 __all__ = [
     "Interval",
@@ -467,8 +468,8 @@ def _check_percent(percent: float) -> float | Fraction:
 
 
 def typeset(phrase: str) -> str:
-    """A phrase as printed in French: a narrow no-break space (U+202F) before « % »."""
-    return re.sub(r" %", "\u202f%", phrase)
+    """A phrase as printed in French: a narrow no-break space (U+202F) before « % » (:func:`fr.typeset`)."""
+    return fr_typeset(phrase)
 
 
 def quantifier_holds(phrase: str, percent: float) -> bool:
