@@ -441,11 +441,13 @@ def check_layout(fig, chart_id: str, tolerance: float = 0.5) -> None:
 # internal DTD subset), edited as a tree and written back; no regular expression on markup.
 _SVG_NS = "http://www.w3.org/2000/svg"
 _XLINK_NS = "http://www.w3.org/1999/xlink"
-# Prefixes written back as matplotlib wrote them (SVG as the default namespace: ElementTree's
-# own ``default_namespace`` option refuses attributes without a namespace).
-ET.register_namespace("", _SVG_NS)
-ET.register_namespace("xlink", _XLINK_NS)
-ET.register_namespace("cc", "http://creativecommons.org/ns#")  # (rdf and dc are ElementTree's own)
+#: Prefix of each namespace matplotlib writes (SVG is the default one). The tree is written back
+#: with these prefixes by :func:`_serialise`, not through ElementTree's process-wide prefix registry
+#: (which any other library may change).
+_PREFIXES = {
+    _SVG_NS: "", _XLINK_NS: "xlink", "http://www.w3.org/1999/02/22-rdf-syntax-ns#": "rdf",
+    "http://purl.org/dc/elements/1.1/": "dc", "http://creativecommons.org/ns#": "cc",
+}
 _HREF_ATTRIBUTES = frozenset({"href", f"{{{_XLINK_NS}}}href"})
 _URL_REF_RE = re.compile(r"url\(#([^)]+)\)")  # inside one attribute value, e.g. clip-path="url(#p1)"
 #: SVG presentation attributes matplotlib writes as inline styles.
@@ -499,6 +501,28 @@ def _prefix_ids(root: ET.Element, prefix: str) -> None:
                 el.set(attr, "#" + renamed[value[1:]])
 
 
+def _serialise(root: ET.Element, chart_id: str) -> str:
+    """The tree as SVG text: ``{uri}name`` written ``prefix:name``, the prefixes declared on the root."""
+    used: set[str] = set()
+
+    def name(qualified: str) -> str:
+        if not qualified.startswith("{"):
+            return qualified
+        uri, local = qualified[1:].split("}", 1)
+        if uri not in _PREFIXES:
+            raise ChartError(f"chart {chart_id}: unexpected XML namespace {uri} in the SVG output")
+        used.add(uri)
+        return f"{_PREFIXES[uri]}:{local}" if _PREFIXES[uri] else local
+
+    for el in root.iter():
+        el.tag = name(el.tag)
+        el.attrib = {name(k): v for k, v in el.attrib.items()}
+    declarations = {f"xmlns:{_PREFIXES[u]}" if _PREFIXES[u] else "xmlns": u
+                    for u in sorted(used, key=lambda u: _PREFIXES[u])}
+    root.attrib = {**declarations, **root.attrib}
+    return ET.tostring(root, encoding="unicode")
+
+
 def accessible_svg(svg: str, chart_id: str, title: str, alt: str) -> str:
     """The SVG root element alone, with ``role="img"``, ``aria-label``, ``<title>`` and ``<desc>``.
 
@@ -526,7 +550,7 @@ def accessible_svg(svg: str, chart_id: str, title: str, alt: str) -> str:
         element = ET.Element(f"{{{_SVG_NS}}}{tag}", {"id": f"chart-{chart_id}-{tag}"})
         element.text = text
         root.insert(position, element)
-    return ET.tostring(root, encoding="unicode").rstrip() + "\n"
+    return _serialise(root, chart_id).rstrip() + "\n"
 
 
 # --------------------------------------------------------------------------- one chart per kind
