@@ -8,6 +8,9 @@
 configfile: "config.yaml"
 
 
+report: "docs/workflow.rst"
+
+
 include: "rules/common.smk"
 
 
@@ -20,6 +23,7 @@ include: "rules/tabulate.smk"
 include: "rules/figures.smk"
 include: "rules/report.smk"
 include: "rules/trends.smk"
+include: "rules/publish.smk"
 
 
 rule all:

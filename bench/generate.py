@@ -38,6 +38,7 @@ import struct
 import sys
 import zlib
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -48,7 +49,7 @@ SEED = 20240601
 NSP_CODE = 99
 
 #: Rates of the module docstring.
-RATES = {
+RATES: dict[str, Any] = {
     "nsp": 0.04,
     "out_of_filter": 0.001,
     "tools": (0.55, 0.30, 0.10, 0.05),
@@ -95,6 +96,8 @@ FIELDWORK = (np.datetime64("2017-06-15T08:00:00"), np.datetime64("2017-10-06T17:
 def load_synth_module():
     """``synth/generate_2017.py`` as a module (column layout and SPSS metadata)."""
     spec = importlib.util.spec_from_file_location("generate_2017", ROOT / "synth" / "generate_2017.py")
+    if spec is None or spec.loader is None:
+        raise ImportError(f"cannot load {ROOT / 'synth' / 'generate_2017.py'}")
     module = importlib.util.module_from_spec(spec)
     sys.modules.setdefault("generate_2017", module)
     spec.loader.exec_module(module)
@@ -135,7 +138,7 @@ class _Builder:
         self.layout = synth.survey_layout(codebook)
         self.n = n
         self.seed = seed
-        self.cols: dict[str, np.ndarray | pd.Series] = {}
+        self.cols: dict[str, Any] = {}  # numpy arrays or pandas Series, by raw column
         self.answers: dict[tuple[str, int | None], np.ndarray] = {}
 
     def rng(self, name: str) -> np.random.Generator:
@@ -255,7 +258,8 @@ def survey_frame(n: int, seed: int = SEED) -> tuple[pd.DataFrame, dict]:
     serial = pd.Series(np.arange(1, n + 1)).astype("str")
     b.cols["IDENT_NOM"] = _strings(last)
     b.cols["IDENT_PRENOM"] = _strings(first)
-    b.cols["IDENT_EMAIL"] = _join("repondant.", serial, "@collectivite-", pd.Series(coll_of).astype("str"), ".example.org")
+    b.cols["IDENT_EMAIL"] = _join("repondant.", serial, "@collectivite-", pd.Series(coll_of).astype("str"),
+                                  ".example.org")
     pairs = [pd.Series(rng.integers(0, 100, n)).astype("str").str.zfill(2) for _ in range(4)]
     b.cols["IDENT_TEL"] = _join("0", pd.Series(rng.integers(1, 8, n)).astype("str"),
                                " ", pairs[0], " ", pairs[1], " ", pairs[2], " ", pairs[3])

@@ -60,7 +60,11 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any, TypeVar
+
+T = TypeVar("T")
 
 ROOT = Path(__file__).resolve().parents[1]
 BENCH = Path(__file__).resolve().parent
@@ -72,7 +76,7 @@ DEFAULT_SIZES = (10_000, 100_000, 1_000_000)
 EDITION = "2017"
 GIB = 1024  # MiB
 
-TARGETS = {
+TARGETS: dict[str, dict[str, Any]] = {
     "clean_tabulate_1m_parquet_s": {"limit": 30.0, "what": "1M respondents from parquet: clean + tabulate (wall, s)"},
     "peak_rss_1m_mb": {"limit": 3 * GIB, "what": "1M from parquet: peak RSS of read + clean + tabulate (MiB)"},
     "tabulate_over_bincount_1m": {"limit": 3.0, "what": "1M: tabulation / bincount floor (ratio)"},
@@ -84,9 +88,11 @@ TARGETS = {
 
 
 # --------------------------------------------------------------------------- helpers
-def _timed(fn, repeats: int) -> tuple[object, dict]:
+def _timed(fn: Callable[[], T], repeats: int) -> tuple[T, dict]:
     """Run ``fn`` ``repeats`` times; median wall and CPU seconds, and every run."""
-    walls, cpus, result = [], [], None
+    walls: list[float] = []
+    cpus: list[float] = []
+    result: Any = None
     for _ in range(repeats):
         result = None  # let the previous result go before the next run (peak memory)
         w, c = time.perf_counter(), time.process_time()
@@ -152,7 +158,7 @@ def bincount_floor(frames: dict, codebook, dimensions: dict, repeats: int = 5) -
                     lo = np.nanmin(v) if np.isfinite(v).any() else 0.0
                     a = np.where(np.isfinite(v), v - lo, -1).astype(np.int64)
                 k = int(a.max()) + 1 if len(a) else 1
-                for name, g, gn in zip(names, dims, sizes):
+                for name, g, gn in zip(names, dims, sizes, strict=True):
                     if name == q.harmonised:
                         continue
                     ok = (a >= 0) & (g >= 0)
@@ -169,12 +175,13 @@ def bincount_floor(frames: dict, codebook, dimensions: dict, repeats: int = 5) -
 
 def worker_parquet(n: int, data: Path, repeats: int) -> dict:
     """Ingest from parquet, clean, tabulate, bincount floor; peak RSS at the end."""
+    import pandera.pandas  # noqa: F401 - imported by the cleaning phase; its import is not a cost of n
+
     from barometre.clean import clean_edition
     from barometre.codebook import load_codebook
     from barometre.disclosure import apply_disclosure
     from barometre.ingest import read_raw
     from barometre.tabulate import tabulate_edition
-    import pandera.pandas  # noqa: F401 - imported by the cleaning phase; its import is not a cost of n
 
     config = _load_config()
     spec = config["editions"][EDITION]
@@ -182,10 +189,13 @@ def worker_parquet(n: int, data: Path, repeats: int) -> dict:
     tab, disc = config["tabulation"], config["disclosure"]
     raw, t_ingest = _timed(lambda: read_raw("survey", {"path": str(data / f"survey_{n}.parquet"), "format": "parquet"}),
                            repeats)
-    result, t_clean = _timed(lambda: clean_edition({"survey": raw}, codebook, spec.get("exclusions", []), b"bench-salt"),
-                             repeats)
+
+    def clean(raw: Any = raw) -> Any:  # ``raw`` bound here: the name is deleted below to free it
+        return clean_edition({"survey": raw}, codebook, spec.get("exclusions", []), b"bench-salt")
+
+    result, t_clean = _timed(clean, repeats)
     frames = {"respondent": result.respondents, "tool": result.tools}
-    del raw
+    del raw, clean  # the raw export is freed before tabulating (peak memory)
 
     def tabulate():
         res = tabulate_edition(frames, codebook, tab["dimensions"], tab.get("weight"), tab.get("confidence", 0.95),
@@ -222,14 +232,16 @@ def worker_sav(n: int, data: Path, repeats: int, variants: bool) -> dict:
     del raw
     repeats = 1  # the variants are timed once, for the record
     if variants:
-        kw = {"user_missing": True, "apply_value_formats": False}
+        kw: dict[str, Any] = {"user_missing": True, "apply_value_formats": False}
         _, out["pyreadstat_read_sav"] = _timed(lambda: pyreadstat.read_sav(str(path), **kw), repeats)
         _, out["pyreadstat_multiprocessing_2"] = _timed(
-            lambda: pyreadstat.read_file_multiprocessing(pyreadstat.read_sav, str(path), num_processes=2, **kw), repeats)
+            lambda: pyreadstat.read_file_multiprocessing(pyreadstat.read_sav, str(path), num_processes=2, **kw),
+            repeats)
         chunk = max(1, n // 4)
 
         def chunked():
-            parts = [df for df, _ in pyreadstat.read_file_in_chunks(pyreadstat.read_sav, str(path), chunksize=chunk, **kw)]
+            reader = pyreadstat.read_file_in_chunks(pyreadstat.read_sav, str(path), chunksize=chunk, **kw)
+            parts = [df for df, _ in reader]
             return pd.concat(parts, ignore_index=True)
 
         _, out["pyreadstat_chunks_4"] = _timed(chunked, repeats)
@@ -293,9 +305,9 @@ def ensure_data(n: int, data: Path, seed: int) -> dict:
     stamp = {"n": n, "seed": seed, "generator_sha256": digest.hexdigest()}
     manifest = data / f"survey_{n}.json"
     files = [data / f"survey_{n}.sav", data / f"survey_{n}.parquet"]
-    if manifest.is_file() and all(f.is_file() for f in files):
-        if json.loads(manifest.read_text())["stamp"] == stamp:
-            return {"generated": False, **json.loads(manifest.read_text())}
+    if (manifest.is_file() and all(f.is_file() for f in files)
+            and json.loads(manifest.read_text())["stamp"] == stamp):
+        return {"generated": False, **json.loads(manifest.read_text())}
     res, _ = _run_worker(["generate", str(n), str(data), str(seed)], timeout=1800)
     info = {"stamp": stamp, "generate_s": res["generate_s"],
             "sav_mb": round(files[0].stat().st_size / 1e6, 1), "parquet_mb": round(files[1].stat().st_size / 1e6, 1)}
@@ -328,7 +340,7 @@ def pipeline_floors(repeats: int, log) -> dict:
             out["full_runs_s"].append(round(wall, 3))
             log(f"  cold 2017 run {i + 1}/{repeats}: {wall:.1f} s")
             built = proj
-        for i in range(repeats):
+        for _ in range(repeats):
             t = time.perf_counter()
             res = subprocess.run([snakemake, "--cores", "2", *targets], cwd=built, env=env,
                                  capture_output=True, text=True, timeout=300)
@@ -354,7 +366,10 @@ def pipeline_floors(repeats: int, log) -> dict:
 def _default_seed() -> int:
     import re
 
-    return int(re.search(r"^SEED = (\d+)", (BENCH / "generate.py").read_text(), re.M).group(1))
+    match = re.search(r"^SEED = (\d+)", (BENCH / "generate.py").read_text(), re.M)
+    if match is None:
+        raise SystemExit("bench/generate.py defines no SEED")
+    return int(match.group(1))
 
 
 def machine() -> dict:
@@ -366,7 +381,7 @@ def machine() -> dict:
         "cores": os.cpu_count(), "cores_usable": len(os.sched_getaffinity(0)),
         "memory_gb": round(mem_kb / 1024 ** 2, 1), "python": platform.python_version(),
         "platform": platform.platform(), "cpu": _cpu_model(),
-        "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "load_average_start": os.getloadavg(),
         "versions": {p: version(p) for p in ("numpy", "pandas", "pyarrow", "pyreadstat", "scipy", "snakemake",
                                              "weasyprint", "snakemake-executor-plugin-slurm")},
@@ -505,8 +520,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="measure nothing: rewrite RESULTS.md and the README table from this bench.json")
     args = parser.parse_args(argv)
     if args.from_json:
-        report = json.loads(Path(args.from_json).read_text(encoding="utf-8"))
-        write_outputs_md(report, args)
+        write_outputs_md(json.loads(Path(args.from_json).read_text(encoding="utf-8")), args)
         return 0
 
     # The parent imports neither numpy nor pandas: its memory would count in every worker's ru_maxrss.
@@ -523,7 +537,8 @@ def main(argv: list[str] | None = None) -> int:
     for n in sizes:
         info = ensure_data(n, data, seed)
         report["generation"][str(n)] = info
-        log(f"data n={n}: {'generated in %.1f s' % info['generate_s'] if info['generated'] else 'cached'} "
+        how = f"generated in {info['generate_s']:.1f} s" if info["generated"] else "cached"
+        log(f"data n={n}: {how} "
             f"(.sav {info['sav_mb']} MB, parquet {info['parquet_mb']} MB)")
     for n in sizes:
         reps = _repeats_for(n, args.repeats)

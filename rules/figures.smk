@@ -10,7 +10,8 @@ rule compute_figures:
         code=package_code("figures", "codebook"),
         script="scripts/compute_figures.py",
     output:
-        figures="results/{edition}/figures.csv",
+        figures=report("results/{edition}/figures.csv", category="Édition {edition}", subcategory="Chiffres et conformité",
+                       labels={"Fichier": "figures.csv", "Contenu": "Chiffres nommés et bornes publiées"}),
     params:
         config=config,
     log:
@@ -32,7 +33,8 @@ rule check_conformity:
         code=package_code("figures"),
         script="scripts/check_conformity.py",
     output:
-        report="results/{edition}/conformity.txt",
+        report=report("results/{edition}/conformity.txt", category="Édition {edition}", subcategory="Chiffres et conformité",
+                      labels={"Fichier": "conformity.txt", "Contenu": "Conformité aux chiffres publiés"}),
     log:
         "logs/{edition}/check_conformity.log",
     resources:
@@ -52,7 +54,7 @@ rule write_provenance:
         registry=registry_of,
         published=published_of,
         config="config.yaml",
-        code=package_code("provenance"),
+        code=package_code("provenance", "__init__"),
         script="scripts/write_provenance.py",
     output:
         provenance="results/{edition}/provenance.json",

@@ -42,8 +42,10 @@ rule render_report:
         code=package_code("render", "fr", "quantifiers", "codebook", "figures"),
         script="scripts/render_report.py",
     output:
-        html="results/{edition}/rapport_{edition}.html",
-        pdf="results/{edition}/rapport_{edition}.pdf",
+        html=report("results/{edition}/rapport_{edition}.html", category="Édition {edition}", subcategory="Publication",
+                    labels={"Fichier": "rapport_{edition}.html", "Contenu": "Rapport (HTML)"}),
+        pdf=report("results/{edition}/rapport_{edition}.pdf", category="Édition {edition}", subcategory="Publication",
+                   labels={"Fichier": "rapport_{edition}.pdf", "Contenu": "Rapport (PDF)"}),
     params:
         config=config,
     log:

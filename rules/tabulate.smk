@@ -9,7 +9,8 @@ rule tabulate:
         script="scripts/tabulate.py",
     output:
         tables=directory("results/{edition}/tables"),
-        workbook="results/{edition}/tableaux.xlsx",
+        workbook=report("results/{edition}/tableaux.xlsx", category="Édition {edition}", subcategory="Tableaux",
+                        labels={"Fichier": "tableaux.xlsx", "Contenu": "Classeur des tableaux croisés"}),
     params:
         tabulation=config["tabulation"],
         disclosure=config["disclosure"],

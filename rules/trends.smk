@@ -83,8 +83,10 @@ rule render_trends_report:
         code=package_code("trends_report", "render", "trends", "charts", "fr"),
         script="scripts/render_trends_report.py",
     output:
-        html="results/trends/rapport_tendances.html",
-        pdf="results/trends/rapport_tendances.pdf",
+        html=report("results/trends/rapport_tendances.html", category="Tendances", subcategory="Publication",
+                    labels={"Fichier": "rapport_tendances.html", "Contenu": "Rapport des tendances (HTML)"}),
+        pdf=report("results/trends/rapport_tendances.pdf", category="Tendances", subcategory="Publication",
+                   labels={"Fichier": "rapport_tendances.pdf", "Contenu": "Rapport des tendances (PDF)"}),
     params:
         config=config,
     log:

@@ -1,4 +1,5 @@
 """Rule clean: thin entry point (see barometre.pipeline.run_clean)."""
+# mypy: disable-error-code="name-defined"
 from barometre.pipeline import logging_to, run_clean
 
 with logging_to(snakemake.log[0]):  # noqa: F821 - injected by Snakemake

@@ -1,4 +1,5 @@
 """Rule compare_questionnaires: thin entry point (see barometre.trends.run_compare_questionnaires)."""
+# mypy: disable-error-code="name-defined"
 from barometre.pipeline import logging_to
 from barometre.trends import run_compare_questionnaires
 

@@ -1,4 +1,5 @@
 """Rule compute_trends: thin entry point (see barometre.trends.run_compute_trends)."""
+# mypy: disable-error-code="name-defined"
 from barometre.pipeline import logging_to
 from barometre.trends import run_compute_trends
 

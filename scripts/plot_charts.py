@@ -1,4 +1,5 @@
 """Rule plot_charts: thin entry point (see barometre.charts.run_plot_charts)."""
+# mypy: disable-error-code="name-defined"
 from barometre.charts import run_plot_charts
 from barometre.pipeline import logging_to
 

@@ -1,4 +1,5 @@
 """Rule plot_trends: thin entry point (see barometre.trends.run_plot_trends)."""
+# mypy: disable-error-code="name-defined"
 from barometre.pipeline import logging_to
 from barometre.trends import run_plot_trends
 

@@ -1,4 +1,5 @@
 """Rule render_report: thin entry point (see barometre.render.run_render_report)."""
+# mypy: disable-error-code="name-defined"
 from barometre.pipeline import logging_to
 from barometre.render import run_render_report
 

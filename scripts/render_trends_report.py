@@ -1,4 +1,5 @@
 """Rule render_trends_report: thin entry point (see barometre.trends_report.run_render_trends_report)."""
+# mypy: disable-error-code="name-defined"
 from barometre.pipeline import logging_to
 from barometre.trends_report import run_render_trends_report
 

@@ -1,4 +1,5 @@
 """Rule tabulate: thin entry point (see barometre.pipeline.run_tabulate)."""
+# mypy: disable-error-code="name-defined"
 from barometre.pipeline import logging_to, run_tabulate
 
 with logging_to(snakemake.log[0]):  # noqa: F821 - injected by Snakemake

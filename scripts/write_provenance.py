@@ -1,4 +1,5 @@
 """Rule write_provenance: thin entry point (see barometre.pipeline.run_provenance)."""
+# mypy: disable-error-code="name-defined"
 from barometre.pipeline import logging_to, run_provenance
 
 with logging_to(snakemake.log[0]):  # noqa: F821 - injected by Snakemake

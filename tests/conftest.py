@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-PROJECT_ITEMS = ("Snakefile", "rules", "schemas", "scripts", "src", "codebooks", "registry", "references",
+PROJECT_ITEMS = ("Snakefile", "rules", "schemas", "scripts", "src", "codebooks", "registry", "references", "docs/workflow.rst",
                  "report_templates", "config.yaml", "environment.yml", "data/raw", "profiles")
 EDITION = "2017"
 #: Every date the pipeline writes comes from SOURCE_DATE_EPOCH. The Makefile exports the date of

@@ -1,9 +1,10 @@
 """The environment is pinned once and the pins agree everywhere.
 
-requirements.txt (direct deps, ``==``) ⊂ requirements.lock (full pin), the
-``pip:`` section of environment.yml is exactly requirements.txt, pyproject.toml
-names nothing unpinned, and the interpreter running the tests has exactly the
-pinned versions installed.
+requirements.txt (direct deps, ``==``) ⊂ requirements.lock (full pin with hashes,
+one universal resolution checked here for each supported Python), the ``pip:``
+section of environment.yml is exactly requirements.txt, pyproject.toml names
+nothing unpinned, and the interpreter running the tests has exactly the pinned
+versions installed.
 """
 from __future__ import annotations
 
@@ -18,6 +19,8 @@ from pathlib import Path
 
 import pytest
 import yaml
+from packaging.markers import Marker
+from packaging.specifiers import SpecifierSet
 
 ROOT = Path(__file__).resolve().parents[1]
 REQUIREMENTS = ROOT / "requirements.txt"
@@ -31,8 +34,11 @@ CI_RUN = ROOT / ".ci" / "run"
 DIRECT = {
     "pandas", "numpy", "scipy", "pyreadstat", "statsmodels", "matplotlib", "seaborn",
     "snakemake", "jinja2", "weasyprint", "pandera", "pyarrow", "openpyxl", "pyyaml",
-    "jsonschema", "pytest", "hypothesis", "snakemake-executor-plugin-slurm",
+    "jsonschema", "pytest", "hypothesis", "snakemake-executor-plugin-slurm", "frictionless", "ruff", "mypy",
 }
+
+#: The Python versions the project supports (README, Makefile, .ci/run, pyproject.toml).
+SUPPORTED = ("3.11", "3.12", "3.13")
 
 _PIN = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)==([A-Za-z0-9.!+_-]+)$")
 
@@ -62,9 +68,52 @@ def requirements() -> dict[str, str]:
     return parse_pins(REQUIREMENTS.read_text(encoding="utf-8").splitlines(), REQUIREMENTS.name)
 
 
+_LOCK_ENTRY = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)==([A-Za-z0-9.!+_-]+)(?:\s*;\s*(.+?))?$")
+
+
+def parse_lock(text: str) -> list[tuple[str, str, str | None, list[str]]]:
+    """Entries of a hashed, universal lock: (normalised name, version, marker, hashes).
+
+    Lines continued with a backslash are joined; anything but ``name==version [; marker]``
+    followed by ``--hash=sha256:…`` options fails.
+    """
+    entries = []
+    logical = re.sub(r"\\\n", " ", text)
+    for number, raw in enumerate(logical.splitlines(), start=1):
+        line = raw.split("#", 1)[0].strip()
+        if not line:
+            continue
+        requirement, *options = re.split(r"\s+(?=--hash=)", line)
+        match = _LOCK_ENTRY.match(requirement.strip())
+        assert match, f"{LOCK.name}: entry {number}: not 'name==version [; marker]': {raw.strip()!r}"
+        hashes = [o.strip().removeprefix("--hash=") for o in options]
+        assert hashes and all(re.fullmatch(r"sha256:[0-9a-f]{64}", h) for h in hashes), (
+            f"{LOCK.name}: {match.group(1)} has no sha256 hash")
+        entries.append((normalize(match.group(1)), match.group(2), match.group(3), hashes))
+    return entries
+
+
+def marker_environment(python: str) -> dict[str, str]:
+    """The PEP 508 environment of CPython ``python`` on Linux x86_64 (the platform CI runs on)."""
+    return {"python_version": python, "python_full_version": f"{python}.0", "sys_platform": "linux",
+            "platform_system": "Linux", "os_name": "posix", "platform_machine": "x86_64",
+            "implementation_name": "cpython", "platform_python_implementation": "CPython"}
+
+
+def lock_for(python: str) -> dict[str, str]:
+    """{name: version} that ``pip install -r requirements.lock`` installs on that Python."""
+    pins: dict[str, str] = {}
+    for name, version, marker, _ in parse_lock(LOCK.read_text(encoding="utf-8")):
+        if marker and not Marker(marker).evaluate(marker_environment(python)):
+            continue
+        assert name not in pins, f"{LOCK.name}: {name} pinned twice for Python {python}"
+        pins[name] = version
+    return pins
+
+
 @pytest.fixture(scope="module")
 def lock() -> dict[str, str]:
-    return parse_pins(LOCK.read_text(encoding="utf-8").splitlines(), LOCK.name)
+    return lock_for("{}.{}".format(*sys.version_info[:2]))
 
 
 @pytest.fixture(scope="module")
@@ -90,8 +139,10 @@ def test_environment_yml_header(environment):
     assert environment["name"] == "barometre"
     assert environment["channels"] == ["conda-forge"]
     conda = [d for d in environment["dependencies"] if not isinstance(d, dict)]
-    assert "python=3.11" in conda
-    assert set(conda) <= {"python=3.11", "pip"}, f"unexpected conda packages: {conda}"
+    assert "python>=3.11,<3.14" in conda and "pip" in conda
+    # the system libraries WeasyPrint and the PDF checks need, so that --use-conda is complete
+    names = {re.split(r"[<>=]", c, maxsplit=1)[0] for c in conda}
+    assert {"pango", "harfbuzz", "poppler"} <= names, f"conda packages: {conda}"
 
 
 def test_environment_yml_pip_section_is_requirements_txt(requirements, conda_pip_pins):
@@ -106,9 +157,35 @@ def test_lock_contains_every_direct_dependency_at_the_same_version(requirements,
 
 
 def test_lock_is_a_full_pin(lock):
-    # pip freeze leaves out the installer itself; the lock must not pin it either
+    # the lock leaves out the installer itself
     assert not {"pip", "setuptools", "wheel"} & set(lock)
     assert len(lock) > len(DIRECT)
+
+
+@pytest.mark.parametrize("python", SUPPORTED)
+def test_lock_pins_every_direct_dependency_once_for_each_supported_python(python, requirements):
+    """One universal lock: on each supported Python it installs exactly the versions of requirements.txt."""
+    pins = lock_for(python)
+    differ = {n: (v, pins.get(n)) for n, v in requirements.items() if pins.get(n) != v}
+    assert not differ, f"Python {python}: requirements.txt vs requirements.lock: {differ}"
+    assert not {"pip", "setuptools", "wheel"} & set(pins)
+
+
+def test_supported_pythons_agree_everywhere():
+    """pyproject.toml, the Makefile and .ci/run accept 3.11–3.13 and nothing else."""
+    spec = SpecifierSet(tomllib.loads(PYPROJECT.read_text(encoding="utf-8"))["project"]["requires-python"])
+    assert all(f"{v}.0" in spec for v in SUPPORTED)
+    assert "3.10.0" not in spec and "3.14.0" not in spec
+    makefile = MAKEFILE.read_text(encoding="utf-8")
+    assert f"SUPPORTED_PYTHONS := {' '.join(SUPPORTED)}" in makefile
+    assert "(3, 11) <= sys.version_info[:2] <= (3, 13)" in makefile
+    assert "(3, 11) <= sys.version_info[:2] <= (3, 13)" in CI_RUN.read_text(encoding="utf-8")
+
+
+def test_system_packages_include_harfbuzz_subsetting():
+    """WeasyPrint subsets the fonts it embeds only with libharfbuzz-subset (else a warning, whole fonts)."""
+    assert re.search(r"^APT_PACKAGES := .*\blibharfbuzz-subset0\b", MAKEFILE.read_text(encoding="utf-8"), re.M)
+    assert re.search(r"^wanted=\(.*\blibharfbuzz-subset0\b", CI_RUN.read_text(encoding="utf-8"), re.M)
 
 
 def test_pyproject_dependencies_are_pinned(requirements):
@@ -132,8 +209,8 @@ def test_pyproject_pytest_configuration():
 # --------------------------------------------------------------------------
 # The running interpreter is the pinned environment
 # --------------------------------------------------------------------------
-def test_python_is_3_11():
-    assert sys.version_info[:2] == (3, 11), sys.version
+def test_python_is_supported():
+    assert "{}.{}".format(*sys.version_info[:2]) in SUPPORTED, sys.version
 
 
 def _installed(name: str) -> str | None:
@@ -220,5 +297,6 @@ def test_makefile_dates_a_copy_inside_another_repository_like_the_snakefile(tmp_
     for folder, expected in ((inner, "1507248000"), (tmp_path, "1577934245")):
         if folder == tmp_path:
             shutil.copy(ROOT / "Makefile", tmp_path / "Makefile")
-        out = subprocess.run(["make", "-s", "help"], cwd=folder, capture_output=True, text=True, env=env, check=True).stdout
+        out = subprocess.run(["make", "-s", "help"], cwd=folder, capture_output=True, text=True, env=env,
+                             check=True).stdout
         assert f"SOURCE_DATE_EPOCH={expected}" in out, (folder, out[-300:])

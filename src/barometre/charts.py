@@ -26,8 +26,7 @@ import textwrap
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
-from xml.sax.saxutils import escape as xml_escape
-from xml.sax.saxutils import quoteattr
+from xml.etree import ElementTree as ET
 
 import matplotlib
 
@@ -438,11 +437,19 @@ def check_layout(fig, chart_id: str, tolerance: float = 0.5) -> None:
 
 # --------------------------------------------------------------------------- SVG post-processing
 
-_PROLOG_RE = re.compile(r"^\s*<\?xml[^>]*\?>\s*(<!DOCTYPE[^>]*>\s*)?", re.S)
-
-
-_STYLE_BLOCK_RE = re.compile(r"\s*<style\b[^>]*>.*?</style>", re.S)
-_STYLE_ATTR_RE = re.compile(r'style="([^"]*)"')
+# matplotlib's own SVG is parsed with the standard XML parser (trusted input: no entity, no
+# internal DTD subset), edited as a tree and written back; no regular expression on markup.
+_SVG_NS = "http://www.w3.org/2000/svg"
+_XLINK_NS = "http://www.w3.org/1999/xlink"
+#: Prefix of each namespace matplotlib writes (SVG is the default one). The tree is written back
+#: with these prefixes by :func:`_serialise`, not through ElementTree's process-wide prefix registry
+#: (which any other library may change).
+_PREFIXES = {
+    _SVG_NS: "", _XLINK_NS: "xlink", "http://www.w3.org/1999/02/22-rdf-syntax-ns#": "rdf",
+    "http://purl.org/dc/elements/1.1/": "dc", "http://creativecommons.org/ns#": "cc",
+}
+_HREF_ATTRIBUTES = frozenset({"href", f"{{{_XLINK_NS}}}href"})
+_URL_REF_RE = re.compile(r"url\(#([^)]+)\)")  # inside one attribute value, e.g. clip-path="url(#p1)"
 #: SVG presentation attributes matplotlib writes as inline styles.
 PRESENTATION_ATTRIBUTES = frozenset({
     "fill", "fill-opacity", "stroke", "stroke-width", "stroke-linejoin", "stroke-linecap", "stroke-opacity",
@@ -451,61 +458,99 @@ PRESENTATION_ATTRIBUTES = frozenset({
 })
 
 
-def _style_to_attributes(m: re.Match) -> str:
-    """``style="fill: #0072b2; font-size: 8px"`` → ``fill="#0072b2" font-size="8px"``.
+def _style_to_attributes(element: ET.Element) -> None:
+    """``style="fill: #0072b2; font-size: 8px"`` → ``fill="#0072b2" font-size="8px"``, in place.
 
     Inline SVG in HTML: presentation attributes are SVG, not document CSS, so an HTML
     renderer never misreads them (WeasyPrint warns on each SVG property in a style).
     Declarations that are not presentation attributes stay in ``style``.
     """
-    attrs, rest = [], []
-    for decl in m.group(1).split(";"):
+    style = element.attrib.pop("style", None)
+    if style is None:
+        return
+    rest = []
+    for decl in style.split(";"):
         if ":" not in decl:
             continue
         name, value = (p.strip() for p in decl.split(":", 1))
-        (attrs if name in PRESENTATION_ATTRIBUTES else rest).append((name, value))
-    out = " ".join(f'{n}="{v}"' for n, v in attrs)
+        if name in PRESENTATION_ATTRIBUTES:
+            element.set(name, value)
+        else:
+            rest.append(f"{name}: {value}")
     if rest:
-        out += (" " if out else "") + 'style="' + "; ".join(f"{n}: {v}" for n, v in rest) + '"'
-    return out
+        element.set("style", "; ".join(rest))
 
 
-def _prefix_ids(svg: str, prefix: str) -> str:
+def _prefix_ids(root: ET.Element, prefix: str) -> None:
     """Prefix every ``id`` (and its references) so several SVGs can be inlined in one HTML page."""
-    ids = set(re.findall(r'\bid="([^"]+)"', svg))
+    renamed = {}
+    for el in root.iter():
+        name = el.get("id")
+        if name:
+            renamed[name] = name if name.startswith(prefix) else prefix + name
+            el.set("id", renamed[name])
 
     def ref(m: re.Match) -> str:
-        name = m.group(2)
-        return f"{m.group(1)}{prefix}{name}" if name in ids else m.group(0)
+        return f"url(#{renamed.get(m.group(1), m.group(1))})"
 
-    svg = re.sub(r'(\bid=")([^"]+)', lambda m: m.group(1) + prefix + m.group(2) if not m.group(2).startswith(prefix) else m.group(0), svg)
-    svg = re.sub(r"(url\(#)([^)]+)", ref, svg)
-    svg = re.sub(r'((?:xlink:)?href="#)([^"]+)', ref, svg)
-    return svg
+    for el in root.iter():
+        for attr, value in el.attrib.items():
+            if "url(#" in value:
+                el.set(attr, _URL_REF_RE.sub(ref, value))
+            elif attr in _HREF_ATTRIBUTES and value.startswith("#") and value[1:] in renamed:
+                el.set(attr, "#" + renamed[value[1:]])
+
+
+def _serialise(root: ET.Element, chart_id: str) -> str:
+    """The tree as SVG text: ``{uri}name`` written ``prefix:name``, the prefixes declared on the root."""
+    used: set[str] = set()
+
+    def name(qualified: str) -> str:
+        if not qualified.startswith("{"):
+            return qualified
+        uri, local = qualified[1:].split("}", 1)
+        if uri not in _PREFIXES:
+            raise ChartError(f"chart {chart_id}: unexpected XML namespace {uri} in the SVG output")
+        used.add(uri)
+        return f"{_PREFIXES[uri]}:{local}" if _PREFIXES[uri] else local
+
+    for el in root.iter():
+        el.tag = name(el.tag)
+        el.attrib = {name(k): v for k, v in el.attrib.items()}
+    declarations = {f"xmlns:{_PREFIXES[u]}" if _PREFIXES[u] else "xmlns": u
+                    for u in sorted(used, key=lambda u: _PREFIXES[u])}
+    root.attrib = {**declarations, **root.attrib}
+    return ET.tostring(root, encoding="unicode")
 
 
 def accessible_svg(svg: str, chart_id: str, title: str, alt: str) -> str:
     """The SVG root element alone, with ``role="img"``, ``aria-label``, ``<title>`` and ``<desc>``.
 
-    The XML prolog and DOCTYPE are removed so that the same text can be saved as a
-    file and inlined in HTML.
+    The XML prolog and DOCTYPE are left out (the parser drops them) so that the same
+    text can be saved as a file and inlined in HTML; ``<style>`` blocks are removed and
+    inline styles become presentation attributes.
     """
-    body = _PROLOG_RE.sub("", svg, count=1)
-    body = _STYLE_BLOCK_RE.sub("", body)
-    body = _STYLE_ATTR_RE.sub(_style_to_attributes, body)
-    body = _prefix_ids(body, f"chart-{chart_id}-")
-    m = re.search(r"<svg\b[^>]*>", body)
-    if m is None:
+    try:
+        root = ET.fromstring(svg)
+    except ET.ParseError as exc:
+        raise ChartError(f"chart {chart_id}: the SVG output is not well-formed XML ({exc})") from None
+    if root.tag != f"{{{_SVG_NS}}}svg":
         raise ChartError(f"chart {chart_id}: no <svg> element in the output")
-    tag = m.group(0)
-    new_tag = tag[:-1] + (
-        f' role="img" aria-labelledby="chart-{chart_id}-title chart-{chart_id}-desc" aria-label={quoteattr(alt)}>'
-    )
-    inner = (
-        f'<title id="chart-{chart_id}-title">{xml_escape(title)}</title>'
-        f'<desc id="chart-{chart_id}-desc">{xml_escape(alt)}</desc>'
-    )
-    return body[: m.start()] + new_tag + inner + body[m.end():].rstrip() + "\n"
+    for parent in list(root.iter()):
+        for child in list(parent):
+            if child.tag == f"{{{_SVG_NS}}}style":
+                parent.remove(child)
+    for el in root.iter():
+        _style_to_attributes(el)
+    _prefix_ids(root, f"chart-{chart_id}-")
+    root.set("role", "img")
+    root.set("aria-labelledby", f"chart-{chart_id}-title chart-{chart_id}-desc")
+    root.set("aria-label", alt)
+    for position, (tag, text) in enumerate((("title", title), ("desc", alt))):
+        element = ET.Element(f"{{{_SVG_NS}}}{tag}", {"id": f"chart-{chart_id}-{tag}"})
+        element.text = text
+        root.insert(position, element)
+    return _serialise(root, chart_id).rstrip() + "\n"
 
 
 # --------------------------------------------------------------------------- one chart per kind

@@ -13,7 +13,7 @@ from typing import Any
 
 import yaml
 
-from barometre.errors import CodebookError
+from barometre.errors import CodebookError, schema_problems
 
 SCHEMA_PATH = Path(__file__).resolve().parents[2] / "schemas" / "codebook.schema.json"
 
@@ -215,13 +215,7 @@ def validate_codebook_dict(data: dict, path: Path | str = "<codebook>") -> None:
     CodebookError
         Listing every problem found, each with its question id.
     """
-    import jsonschema
-
-    problems: list[str] = []
-    validator = jsonschema.Draft202012Validator(_schema())
-    for err in sorted(validator.iter_errors(data), key=lambda e: list(e.absolute_path)):
-        where = "/".join(str(p) for p in err.absolute_path) or "(racine)"
-        problems.append(f"{where}: {err.message}")
+    problems = schema_problems(data, _schema())
     if problems:
         raise CodebookError(f"codebook {path} is invalid:\n  " + "\n  ".join(problems))
 

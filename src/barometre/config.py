@@ -13,7 +13,7 @@ from typing import Any
 
 import yaml
 
-from barometre.errors import ConfigError
+from barometre.errors import ConfigError, schema_problems
 
 ROOT = Path(__file__).resolve().parents[2]
 SCHEMA_PATH = ROOT / "schemas" / "config.schema.json"
@@ -38,16 +38,8 @@ def load_config(path: str | Path = ROOT / "config.yaml") -> dict:
 
 def validate_schema(config: dict, path: str | Path = "config.yaml") -> None:
     """Validate ``config`` against ``schemas/config.schema.json``, listing every error."""
-    import jsonschema
-
-    schema = json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))
-    validator = jsonschema.Draft202012Validator(schema)
-    errors = sorted(validator.iter_errors(config), key=lambda e: list(e.absolute_path))
-    if errors:
-        lines = []
-        for err in errors:
-            where = "/".join(str(p) for p in err.absolute_path) or "(top level)"
-            lines.append(f"{where}: {_message(err)}")
+    lines = schema_problems(config, json.loads(SCHEMA_PATH.read_text(encoding="utf-8")), message=_message)
+    if lines:
         raise ConfigError(f"{path}: invalid configuration:\n  " + "\n  ".join(lines))
 
 
@@ -90,7 +82,9 @@ def check_files(config: dict, root: str | Path = ".") -> None:
             elif p.stat().st_size == 0:
                 problems.append(f"editions/{edition}/raw/{name}/path: empty file: {raw['path']}")
         for folder in sorted(folders):
-            if folder.is_dir() and not any(f.is_file() and not f.name.startswith(".") and f.suffix != ".md" for f in folder.iterdir()):
+            if not folder.is_dir():
+                continue
+            if not any(f.is_file() and not f.name.startswith(".") and f.suffix != ".md" for f in folder.iterdir()):
                 shown = folder.relative_to(root) if folder.is_relative_to(root) else folder
                 problems.append(f"editions/{edition}: raw folder {shown.as_posix()} holds no data file "
                                 "(only documentation or hidden files)")

@@ -18,7 +18,7 @@ import pandas as pd
 import yaml
 
 from barometre.codebook import NSP_LABEL, TYPE_LABELS, Codebook, Question
-from barometre.errors import CodebookError, ConformityError
+from barometre.errors import CodebookError, ConformityError, schema_problems
 
 ROOT = Path(__file__).resolve().parents[2]
 REGISTRY_SCHEMA = ROOT / "schemas" / "registry.schema.json"
@@ -90,22 +90,11 @@ def load_registry(path: str | Path) -> list[dict]:
     CodebookError
         Naming the entry and field at fault.
     """
-    import jsonschema
-
     path = Path(path)
     data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    schema = json.loads(REGISTRY_SCHEMA.read_text(encoding="utf-8"))
-    errors = sorted(jsonschema.Draft202012Validator(schema).iter_errors(data), key=lambda e: list(e.absolute_path))
-    if errors:
-        lines = []
-        for err in errors:
-            where = list(err.absolute_path)
-            if len(where) >= 2 and where[0] == "figures":
-                entry = data["figures"][where[1]]
-                label = f"figure {entry.get('id', where[1])}{'.' + entry['component'] if entry.get('component') else ''}"
-            else:
-                label = "/".join(map(str, where)) or "(top level)"
-            lines.append(f"{label}: {err.message}")
+    lines = schema_problems(data, json.loads(REGISTRY_SCHEMA.read_text(encoding="utf-8")), entries="figures",
+                            label=lambda e, i: f"figure {e.get('id', i)}{'.' + e['component'] if e.get('component') else ''}")
+    if lines:
         raise CodebookError(f"{path}: invalid figures registry:\n  " + "\n  ".join(lines))
     keys = [(f["id"], f.get("component", "")) for f in data["figures"]]
     dup = {k for k in keys if keys.count(k) > 1}

@@ -39,10 +39,10 @@ from __future__ import annotations
 
 import datetime as _dt
 import math
+import re
 from decimal import ROUND_HALF_UP, Decimal, localcontext
 from fractions import Fraction
 from numbers import Integral, Rational, Real
-from typing import Union
 
 __all__ = [
     "NNBSP",
@@ -57,6 +57,7 @@ __all__ = [
     "format_date",
     "format_range",
     "is_missing",
+    "typeset",
 ]
 
 #: Narrow no-break space (espace fine insécable): thousands and before « % ».
@@ -84,8 +85,9 @@ MONTHS = (
     "décembre",
 )
 
-Number = Union[Real, Decimal]
-DateLike = Union[_dt.date, str]
+# ``float`` named as well as ``Real``: type checkers do not see float (nor int) as a numbers.Real.
+Number = float | Decimal | Real
+DateLike = _dt.date | str
 
 _PRECISION = 80  # digits of the decimal context; ample for any float
 
@@ -121,7 +123,7 @@ def _to_decimal(value: Number) -> Decimal:
     elif isinstance(value, Integral):
         result = Decimal(int(value))
     elif isinstance(value, Rational):  # Fraction
-        frac = Fraction(value.numerator, value.denominator)
+        frac = Fraction(int(value.numerator), int(value.denominator))
         with localcontext() as ctx:
             ctx.prec = _PRECISION
             result = Decimal(frac.numerator) / Decimal(frac.denominator)
@@ -300,7 +302,7 @@ def format_large(n: Number | None, decimals: int = 1) -> str:
     magnitude = abs(exact)
     if _round(magnitude, 0) < 10**6:
         return format_number(exact)
-    for index, (scale, word) in enumerate(_SCALES):
+    for index, (scale, word) in enumerate(_SCALES):  # noqa: B007 - word is read after the loop
         if magnitude >= scale or index == len(_SCALES) - 1:
             break
     with localcontext() as ctx:
@@ -400,3 +402,26 @@ def format_range(
         raise ValueError(f"interval bounds out of order: {low!r} > {high!r}")
     fmt = format_percent if unit == "%" else format_decimal
     return f"[{fmt(low, decimals)}{NNBSP}; {fmt(high, decimals)}]"
+
+
+_SPACE_BEFORE = re.compile(r" ([;!?%»])")
+_SPACE_AFTER = re.compile(r"« ")
+_SPACE_BEFORE_COLON = re.compile(r" :(?=\s|$)")
+
+
+def typeset(text: str) -> str:
+    """French spacing of a plain sentence written with ordinary spaces.
+
+    A narrow no-break space (U+202F) replaces the space before « ; ! ? % » and the
+    space inside « guillemets »; a no-break space (U+00A0) the space before « : ».
+    Only existing spaces change: nothing is inserted (``https://`` stays whole).
+
+    Examples
+    --------
+    >>> typeset("Vide ou « s » : non publié ; 25,6 %") == (
+    ...     "Vide ou «\u202fs\u202f»\u00a0: non publié\u202f; 25,6\u202f%")
+    True
+    """
+    text = _SPACE_BEFORE.sub(NNBSP + r"\1", text)
+    text = _SPACE_AFTER.sub("«" + NNBSP, text)
+    return _SPACE_BEFORE_COLON.sub(NBSP + ":", text)

@@ -5,14 +5,13 @@ import datetime as dt
 import hashlib
 import json
 import os
+import re
 import subprocess
+import sys
 from importlib import metadata
 from pathlib import Path
 
-PACKAGES = (
-    "pandas", "numpy", "scipy", "pyreadstat", "statsmodels", "matplotlib", "seaborn", "snakemake",
-    "jinja2", "weasyprint", "pandera", "pyarrow", "openpyxl", "pyyaml", "jsonschema",
-)
+from barometre import __version__
 
 
 def sha256_file(path: str | Path) -> str:
@@ -24,15 +23,22 @@ def sha256_file(path: str | Path) -> str:
     return h.hexdigest()
 
 
-def package_versions(names: tuple[str, ...] = PACKAGES) -> dict[str, str]:
-    """Installed version of each package (``"absent"`` when not installed)."""
+def package_versions() -> dict[str, str]:
+    """Version of every distribution installed in the running environment, by normalised name.
+
+    Read from :func:`importlib.metadata.distributions` (what pip installed, the transitive
+    dependencies included), so the record names what ran, not a list kept by hand. The
+    project itself (an editable install) is left out: its version is ``pipeline_version``.
+    """
     out = {}
-    for name in names:
-        try:
-            out[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            out[name] = "absent"
-    return out
+    for dist in metadata.distributions():
+        name = dist.metadata["Name"]
+        if not name:
+            continue
+        key = re.sub(r"[-_.]+", "-", name).lower()  # PEP 503 normalisation
+        if key != "barometre":
+            out[key] = dist.version
+    return dict(sorted(out.items()))
 
 
 def _git(root: str | Path, *args: str) -> str | None:
@@ -89,7 +95,7 @@ def run_source_date_epoch(root: str | Path, fallback: int) -> int:
 def build_date() -> str:
     """ISO build date: from ``SOURCE_DATE_EPOCH`` when set (reproducible builds), else now (UTC)."""
     epoch = os.environ.get("SOURCE_DATE_EPOCH")
-    when = dt.datetime.fromtimestamp(int(epoch), dt.timezone.utc) if epoch else dt.datetime.now(dt.timezone.utc)
+    when = dt.datetime.fromtimestamp(int(epoch), dt.UTC) if epoch else dt.datetime.now(dt.UTC)
     return when.replace(microsecond=0).isoformat()
 
 
@@ -126,11 +132,12 @@ def build_provenance(
             files[project_path(p, root)] = {"role": name, "sha256": sha256_file(p), "bytes": Path(p).stat().st_size}
     return {
         "edition": edition,
+        "pipeline_version": __version__,
         "synthetic_data": synthetic,
         "build_date": build_date(),
         "source_date_epoch": os.environ.get("SOURCE_DATE_EPOCH"),
         "git": git_state(root),
-        "python": ".".join(map(str, __import__("sys").version_info[:3])),
+        "python": ".".join(map(str, sys.version_info[:3])),
         "packages": package_versions(),
         "inputs": dict(sorted(files.items())),
     }

@@ -56,13 +56,15 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from fractions import Fraction
 from numbers import Real
-from typing import Iterable, Sequence, Union
+from typing import Any, cast
 
 from barometre.fr import format_percent
+from barometre.fr import typeset as fr_typeset
 
 __all__ = [
     "Interval",
@@ -78,7 +80,7 @@ __all__ = [
     "normalize_phrase",
 ]
 
-Bound = Union[int, Fraction]
+Bound = int | Fraction
 
 #: Half-width (points) of « N sur D » and bare fractions; thirds use THIRD_HALF_WIDTH.
 RATIO_HALF_WIDTH = Fraction(3)
@@ -114,8 +116,9 @@ class Interval:
             return False
         if isinstance(x, float) and math.isnan(x):
             return False
-        above = x >= self.low if self.low_closed else x > self.low
-        below = x <= self.high if self.high_closed else x < self.high
+        v = cast(Any, x)  # numbers.Real declares no comparison operators to a type checker
+        above = v >= self.low if self.low_closed else v > self.low
+        below = v <= self.high if self.high_closed else v < self.high
         return bool(above and below)
 
     @property
@@ -123,13 +126,13 @@ class Interval:
         """Length of the interval (0 for a single point)."""
         return Fraction(self.high) - Fraction(self.low)
 
-    def clamp(self) -> "Interval":
+    def clamp(self) -> Interval:
         """Intersection with [0, 100] (percentages cannot leave it)."""
         low, low_closed = (self.low, self.low_closed) if self.low >= 0 else (0, True)
         high, high_closed = (self.high, self.high_closed) if self.high <= 100 else (100, True)
         return Interval(low, high, low_closed, high_closed)
 
-    def issubset(self, other: "Interval") -> bool:
+    def issubset(self, other: Interval) -> bool:
         """True when every point of ``self`` lies in ``other``."""
         low_ok = self.low > other.low or (
             self.low == other.low and (other.low_closed or not self.low_closed)
@@ -465,8 +468,8 @@ def _check_percent(percent: float) -> float | Fraction:
 
 
 def typeset(phrase: str) -> str:
-    """A phrase as printed in French: a narrow no-break space (U+202F) before « % »."""
-    return re.sub(r" %", "\u202f%", phrase)
+    """A phrase as printed in French: a narrow no-break space (U+202F) before « % » (:func:`fr.typeset`)."""
+    return fr_typeset(phrase)
 
 
 def quantifier_holds(phrase: str, percent: float) -> bool:
@@ -507,14 +510,14 @@ def quantifier_holds(phrase: str, percent: float) -> bool:
     return value in interval
 
 
-def _default_phrase(value: float) -> str:
+def _default_phrase(value: float | Fraction) -> str:
     for choice in DEFAULT_CHOICES:
         if value in choice.range:
             return choice.phrase
     return format_percent(float(value), 1)
 
 
-def _most_specific(candidates: Iterable[str], value: float) -> str | None:
+def _most_specific(candidates: Iterable[str], value: float | Fraction) -> str | None:
     """Narrowest truth interval first, then closest anchor, then table order."""
     holding = [QUANTIFIERS[p] for p in candidates if value in QUANTIFIERS[p].interval]
     if not holding:

@@ -731,6 +731,7 @@ def render_report(
             "raw_files": raw_files,
             "n_inputs": fr.format_number(len(provenance.get("inputs", {}))),
             "python": provenance.get("python", ""),
+            "version": provenance.get("pipeline_version", ""),
         },
         "holds": quantifier_holds,
         "fmt_pct": lambda v, d=1: fr.format_percent(v, d),

@@ -32,16 +32,17 @@ import json
 import logging
 import math
 import textwrap
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import pandas as pd
 import yaml
 
 from barometre import fr
 from barometre.codebook import Codebook, Question, load_codebook
-from barometre.errors import BarometreError
+from barometre.errors import BarometreError, schema_problems
 from barometre.figures import UNIT_LABELS, compute_figure
 
 log = logging.getLogger("barometre.trends")
@@ -71,7 +72,8 @@ DIFFERENCE_LABELS = {
     "identique": "Identique",
 }
 LEVELS = {"respondents": "respondent", "collectivities": "respondent", "tools": "tool", "bp": "bp"}
-LEVEL_ABSENT = {"respondent": "pas de questionnaire des répondants", "tool": "le questionnaire ne fait pas décrire d'outils",
+LEVEL_ABSENT = {"respondent": "pas de questionnaire des répondants",
+                "tool": "le questionnaire ne fait pas décrire d'outils",
                 "bp": "pas d'inventaire des budgets participatifs"}
 TYPE_FAMILIES = {"single": "modalités", "ordinal": "modalités", "band": "modalités", "multiple": "choix multiple",
                  "ranking": "classement", "numeric": "nombre", "text": "texte"}
@@ -94,19 +96,11 @@ def load_trends_registry(path: str | Path) -> list[dict]:
     TrendsError
         Naming the indicator and field at fault.
     """
-    import jsonschema
-
     path = Path(path)
     data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    schema = json.loads(TRENDS_SCHEMA.read_text(encoding="utf-8"))
-    errors = sorted(jsonschema.Draft202012Validator(schema).iter_errors(data), key=lambda e: list(e.absolute_path))
-    if errors:
-        lines = []
-        for err in errors:
-            where = list(err.absolute_path)
-            label = (f"indicator {data['indicators'][where[1]].get('id', where[1])}"
-                     if len(where) >= 2 and where[0] == "indicators" else "/".join(map(str, where)) or "(top level)")
-            lines.append(f"{label}: {err.message}")
+    lines = schema_problems(data, json.loads(TRENDS_SCHEMA.read_text(encoding="utf-8")), entries="indicators",
+                            label=lambda e, i: f"indicator {e.get('id', i)}")
+    if lines:
         raise TrendsError(f"{path}: invalid trends registry:\n  " + "\n  ".join(lines))
     ids = [i["id"] for i in data["indicators"]]
     dup = sorted({i for i in ids if ids.count(i) > 1})
@@ -130,7 +124,7 @@ def read_figures_table(path: str | Path) -> pd.DataFrame:
     """``figures.csv`` indexed by key (``id`` or ``id.component``)."""
     table = pd.read_csv(path, keep_default_na=False, na_values=[""])
     table["component"] = table["component"].fillna("").astype(str)
-    table["key"] = [f"{i}.{c}" if c else str(i) for i, c in zip(table["id"], table["component"])]
+    table["key"] = [f"{i}.{c}" if c else str(i) for i, c in zip(table["id"], table["component"], strict=True)]
     return table.set_index("key")
 
 
@@ -205,7 +199,8 @@ def base_signature(q: Question | None, spec: dict, codebook: Codebook) -> dict[s
     if q.is_categorical and spec.get("base", "answered") == "answered":
         sig["nsp"] = "dans la base" if q.shows_nsp else "hors base"
     if q.type == "multiple":
-        sig["nsp"] = "option « ne se prononce pas »" if any(o.key == "nsp" for o in q.options) else "sans option « ne se prononce pas »"
+        has_nsp = any(o.key == "nsp" for o in q.options)
+        sig["nsp"] = "option « ne se prononce pas »" if has_nsp else "sans option « ne se prononce pas »"
     if q.filter is not None:
         fq = codebook.question(q.filter.question)
         sig["filtre"] = f"{fq.harmonised} ∈ {{{', '.join(sorted(q.filter.keys))}}}"
@@ -305,14 +300,16 @@ def comparability(spec: dict, questions: dict[str, Question | None], reasons: di
         if q is not None and q_ref is not None:
             if not q.comparable_to(ref) or not q_ref.comparable_to(e):
                 note = q.comparability_note or q_ref.comparability_note
-                why.append(f"codebooks : {e} et {ref} déclarés non comparables" + (f" ({note.rstrip('.')})" if note else ""))
+                why.append(f"codebooks : {e} et {ref} déclarés non comparables"
+                           + (f" ({note.rstrip('.')})" if note else ""))
             sig = base_signature(q, spec, codebooks[e])
             for k in sorted(set(sig) | set(sig_ref)):
                 if sig.get(k) != sig_ref.get(k):
                     why.append(f"{k} : {sig.get(k, 'sans objet')} en {e}, {sig_ref.get(k, 'sans objet')} en {ref}")
         elif (q is None) != (q_ref is None):
             why.append(f"{e} et {ref} ne lisent pas la même variable")
-        out[e] = (not why, "base différente de l'édition de référence " + ref + " (" + " ; ".join(why) + ")" if why else "")
+        out[e] = (not why,
+                  "base différente de l'édition de référence " + ref + " (" + " ; ".join(why) + ")" if why else "")
     others = [e for e in candidates[:-1] if out[e][0]]
     if others:
         out[ref] = (True, "")
@@ -452,7 +449,9 @@ def questionnaire_differences(codebooks: dict[str, Codebook], editions: Sequence
             names = list(dict.fromkeys([q.harmonised for q in cb.questions] + [q.harmonised for q in ca.questions]))
             for name in names:
                 qa, qb = _question(ca, name), _question(cb, name)
-                label = (qb or qa).wording
+                either = qb or qa
+                assert either is not None  # the name comes from one of the two codebooks
+                label = either.wording
                 notes = _join_notes(*(q.comparability_note for q in (qa, qb) if q is not None))
                 if qa is None or qb is None:
                     where = b if qa is None else a
