@@ -171,7 +171,7 @@ def test_cp1252_inventory_is_decoded_without_mojibake(bp_reference):
     assert not strings.str.contains("Ã|Â|\ufffd", regex=True).any(), strings[strings.str.contains("Ã|\ufffd")].tolist()
     by_id = bp.set_index("bp_id")
     for rec in records:
-        assert by_id.loc[int(rec[0]), "bp_territory_name"] == rec[1].strip()
+        assert by_id.loc[rec[0].strip(), "bp_territory_name"] == rec[1].strip()
     kinds = set(bp["bp_territory_kind"].dropna())
     assert {"Intercommunalité", "Région", "Département", "Université", "État (échelle nationale)"} <= kinds
     assert any("é" in name for name in bp["bp_territory_name"])
@@ -202,7 +202,7 @@ def test_semicolon_and_decimal_comma_give_the_right_numbers(bp_reference):
     for rec in records:
         for raw_col, col in columns.items():
             cell = rec[header.index(raw_col)].strip()
-            got = by_id.loc[int(rec[0]), col]
+            got = by_id.loc[rec[0].strip(), col]
             if cell == "":
                 assert pd.isna(got)
             else:

@@ -31,7 +31,7 @@ CI_RUN = ROOT / ".ci" / "run"
 DIRECT = {
     "pandas", "numpy", "scipy", "pyreadstat", "statsmodels", "matplotlib", "seaborn",
     "snakemake", "jinja2", "weasyprint", "pandera", "pyarrow", "openpyxl", "pyyaml",
-    "jsonschema", "pytest", "hypothesis", "snakemake-executor-plugin-slurm",
+    "jsonschema", "pytest", "hypothesis", "snakemake-executor-plugin-slurm", "phonenumbers",
 }
 
 _PIN = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)==([A-Za-z0-9.!+_-]+)$")

@@ -89,6 +89,9 @@ def cleaning_report(result, codebook: Codebook, edition: str, salt_origin: str, 
         counts = result.events.groupby(["column", "action", "reason"], sort=True).size()
         for (col, action, reason), n in counts.items():
             lines.append(f"| {col} | {action} | {reason} | {n} |")
+    if getattr(result, "notes", ()):
+        # What reading the exports noticed: unknown columns, labels differing from the wording, Excel's sep= line.
+        lines += ["", "## Remarques sur les exports", "", *(f"- {note}" for note in result.notes)]
     n_coll = result.respondents["collectivity_id"].nunique() if "collectivity_id" in result.respondents else 0
     lines += ["", "## Tables produites", "",
               f"- répondants : {len(result.respondents)} ({n_coll} collectivités distinctes)"]
