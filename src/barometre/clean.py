@@ -23,6 +23,7 @@ from barometre.errors import ValidationError
 from barometre.ingest import RawTable
 
 ROW = "_row"  # file row number carried along every frame until output
+TEXT_EXPORTS = (".csv", ".txt", ".xlsx", ".xlsm")  # exports whose cells are read as text (line numbers as a person counts)
 
 LOG_COLUMNS = ["source", "file", "row", "record_id", "column", "action", "reason"]
 
@@ -421,7 +422,7 @@ def validate_raw(
     columns: dict[str, pa.Column] = {
         id_col: pa.Column(checks=None, nullable=False, unique=True, required=True, coerce=False)
     }
-    is_csv = raw.path.suffix.lower() in (".csv", ".txt")
+    is_csv = raw.path.suffix.lower() in TEXT_EXPORTS  # cells read as text (CSV, spreadsheets)
 
     def add(col: str, checks: list, nullable: bool = True) -> None:
         columns[col] = pa.Column(checks=checks or None, nullable=nullable, required=True)
@@ -510,7 +511,7 @@ def validate_raw(
 def problem_line(p: dict) -> str:
     """One validation problem as a person reads it: file, column, row, what is wrong, the value."""
     # .sav: 1-based record number (SPSS case number); CSV: physical line, the header being line 1
-    unit = "line" if str(p["file"]).lower().endswith((".csv", ".txt")) else "row"
+    unit = "line" if str(p["file"]).lower().endswith(TEXT_EXPORTS) else "row"
     where = f"{unit} {p['row']}" if p.get("row") is not None else f"every {unit}"
     value = "" if p.get("value") is None else f" (valeur : {p['value']!r})"
     return f"{p['file']}: column {p['column']!r}, {where}: {p['problem']}{value}"
