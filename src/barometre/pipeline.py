@@ -155,7 +155,7 @@ def run_figures(edition: str, config: dict, inputs: dict[str, str], outputs: dic
 
     spec = edition_config(config, edition)
     codebook = load_codebook(inputs["codebook"])
-    registry = load_registry(inputs["registry"])
+    registry = load_registry(inputs["registry"]) if inputs.get("registry") else []  # registry: is optional
     published = load_published(inputs["published"]) if inputs.get("published") else {}
     figures = compute_figures(registry, read_processed(inputs), codebook, published,
                               config["tabulation"].get("confidence", 0.95))
