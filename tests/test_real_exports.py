@@ -334,3 +334,38 @@ def test_generated_identifiers_reach_no_processed_file(tmp_path_factory, real, p
         else:
             text = Path(f).read_text(encoding="utf-8")
         assert email not in text and phone not in text, f
+
+
+@pytest.mark.e2e
+@pytest.mark.pdf
+@settings(max_examples=1, deadline=None, database=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture, HealthCheck.nested_given])
+@given(phones=st.lists(st.one_of(PHONES, INTERNATIONAL), min_size=4, max_size=4, unique=True),
+       emails=st.lists(EMAILS, min_size=4, max_size=4, unique=True))
+def test_generated_identifiers_reach_no_output_of_a_full_build_pdf_included(tmp_path_factory, phones, emails):
+    """Generated e-mails and phone numbers typed into the free text of a copy of the 2017 exports (« autre »
+    fields, tool names and comments, a public territory name) are in none of the files a full build of
+    the edition writes, read as a person reads them: parquet cells, CSV, XLSX cells, HTML, SVG, the PDF's text."""
+    import pyreadstat
+
+    from conftest import copy_project, run_snakemake
+    from test_personal_data import read_as_text
+
+    proj = copy_project(tmp_path_factory.mktemp("pii_build") / "proj")
+    sav = proj / "data/raw/2017" / "barometre_2017_limesurvey.sav"
+    raw, meta = pyreadstat.read_sav(str(sav), user_missing=True)
+    tools = [i for i in range(len(raw)) if raw.loc[i, "NB_OUTILS"] in (1, 2, 3)]
+    for k, (col, row) in enumerate([("O1_NOM", tools[0]), ("O1_COMMENT", tools[1]), ("OD_COMMENT", 5), ("SERVICE_other", 7)]):
+        raw.loc[row, col] = f"contact {emails[k]} / {phones[k]}"
+    write_sav_like(raw, meta, sav)
+    bp = proj / "data/raw/2017" / BP_CSV.name
+    bp.write_bytes(BP_TEXT.replace(";Bar-le-Duc;", f";Bar-le-Duc {emails[0]} {phones[0]};").encode("cp1252"))
+    res = run_snakemake(proj, "--cores", "2", "results/2017/rapport_2017.pdf", "results/2017/tableaux.xlsx",
+                        "results/2017/provenance.json")
+    assert res.returncode == 0, res.stderr[-4000:]
+    files = sorted(p for d in ("data/processed/2017", "results/2017") for p in (proj / d).rglob("*") if p.is_file())
+    assert any(p.suffix == ".pdf" for p in files)
+    for p in files:
+        text = read_as_text(p)
+        for secret in (*emails, *phones):
+            assert secret not in text, (p, secret)
