@@ -588,3 +588,21 @@ def test_promises_covered_elsewhere():
                  "test_wrong_separator_is_an_error_naming_columns", "test_quoted_newlines_quotes_and_semicolons_keep_row_count",
                  "test_unreadable_sav_names_the_file"):
         assert callable(getattr(test_ingest, name, None)), name
+
+
+@pytest.mark.e2e
+def test_failed_cleaning_leaves_the_previous_results_byte_identical(built_project, tmp_path, invalid_sav):
+    """A complete build, then an invalid export dropped in its place: the run fails at ``clean`` and
+    ``results/2017/`` is byte for byte what it was, provenance.json included (it no longer vouches for
+    the new, rejected files)."""
+    from conftest import sha256_tree
+
+    proj = tmp_path / "proj"
+    shutil.copytree(built_project, proj, symlinks=True)
+    before = sha256_tree(proj / "results" / EDITION)
+    assert "provenance.json" in before
+    path, _ = invalid_sav
+    shutil.copyfile(path, proj / "data/raw/2017" / SAV.name)
+    res = run_snakemake(proj, "--cores", "2")
+    assert res.returncode != 0 and "Error in rule clean" in job_output(res)
+    assert sha256_tree(proj / "results" / EDITION) == before

@@ -193,7 +193,8 @@ def run_provenance(edition: str, config: dict, inputs: dict[str, str], outputs: 
     from barometre.provenance import build_provenance, write_provenance
 
     spec = edition_config(config, edition)
-    record = build_provenance(edition, {k: v for k, v in inputs.items() if k != "script"}, bool(spec["synthetic"]))
+    record = build_provenance(edition, {k: v for k, v in inputs.items() if k not in ("script", "checked")},
+                              bool(spec["synthetic"]))
     write_provenance(record, outputs["provenance"])
     log.info("provenance: %d input files, git %s", len(record["inputs"]), record["git"])
 
