@@ -53,7 +53,7 @@ rule write_provenance:
         published=published_of,
         config="config.yaml",
         # After the checks only: a failed cleaning or conformity leaves the previous provenance with its report.
-        checked="results/{edition}/conformity.txt",
+        checked=ancient("results/{edition}/conformity.txt"),
         code=package_code("provenance"),
         script="scripts/write_provenance.py",
     output:

@@ -282,6 +282,8 @@ def code_count_spec(spec: ChartSpec, codebook: Codebook, figures: pd.DataFrame |
     except BarometreError:
         return spec  # left out below, as any chart whose question is not in the codebook
     keys: list[str] = []
+    if not {"measure", "question", "component", "numerator_rule"} <= set(figures.columns):
+        return None  # a table of keys only: no figure counts an answer
     counts = figures[(figures["measure"] == "count") & (figures["question"].astype(str) == q.harmonised)]
     for c in q.codes:
         hit = counts[(counts["component"] == c.key) | counts["numerator_rule"].astype(str).str.endswith("{" + c.label + "}")]
