@@ -59,11 +59,13 @@ def codebook_of(wildcards):
 
 
 def registry_of(wildcards):
-    return edition_spec(wildcards)["registry"]
+    """The edition's figures registry; none (an empty input) when the edition has no registry."""
+    return edition_spec(wildcards).get("registry") or []
 
 
 def published_of(wildcards):
-    return edition_spec(wildcards)["published"]
+    """The edition's published reference; none (an empty input) for an edition not yet published."""
+    return edition_spec(wildcards).get("published") or []
 
 
 def all_outputs():

@@ -54,6 +54,8 @@ rule write_provenance:
         registry=registry_of,
         published=published_of,
         config="config.yaml",
+        # After the checks only: a failed cleaning or conformity leaves the previous provenance with its report.
+        checked=ancient("results/{edition}/conformity.txt"),
         code=package_code("provenance", "__init__"),
         script="scripts/write_provenance.py",
     output:

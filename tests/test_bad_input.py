@@ -171,7 +171,7 @@ def test_cp1252_inventory_is_decoded_without_mojibake(bp_reference):
     assert not strings.str.contains("Ã|Â|\ufffd", regex=True).any(), strings[strings.str.contains("Ã|\ufffd")].tolist()
     by_id = bp.set_index("bp_id")
     for rec in records:
-        assert by_id.loc[int(rec[0]), "bp_territory_name"] == rec[1].strip()
+        assert by_id.loc[rec[0].strip(), "bp_territory_name"] == rec[1].strip()
     kinds = set(bp["bp_territory_kind"].dropna())
     assert {"Intercommunalité", "Région", "Département", "Université", "État (échelle nationale)"} <= kinds
     assert any("é" in name for name in bp["bp_territory_name"])
@@ -202,7 +202,7 @@ def test_semicolon_and_decimal_comma_give_the_right_numbers(bp_reference):
     for rec in records:
         for raw_col, col in columns.items():
             cell = rec[header.index(raw_col)].strip()
-            got = by_id.loc[int(rec[0]), col]
+            got = by_id.loc[rec[0].strip(), col]
             if cell == "":
                 assert pd.isna(got)
             else:
@@ -588,3 +588,21 @@ def test_promises_covered_elsewhere():
                  "test_wrong_separator_is_an_error_naming_columns", "test_quoted_newlines_quotes_and_semicolons_keep_row_count",
                  "test_unreadable_sav_names_the_file"):
         assert callable(getattr(test_ingest, name, None)), name
+
+
+@pytest.mark.e2e
+def test_failed_cleaning_leaves_the_previous_results_byte_identical(built_project, tmp_path, invalid_sav):
+    """A complete build, then an invalid export dropped in its place: the run fails at ``clean`` and
+    ``results/2017/`` is byte for byte what it was, provenance.json included (it no longer vouches for
+    the new, rejected files)."""
+    from conftest import sha256_tree
+
+    proj = tmp_path / "proj"
+    shutil.copytree(built_project, proj, symlinks=True)
+    before = sha256_tree(proj / "results" / EDITION)
+    assert "provenance.json" in before
+    path, _ = invalid_sav
+    shutil.copyfile(path, proj / "data/raw/2017" / SAV.name)
+    res = run_snakemake(proj, "--cores", "2")
+    assert res.returncode != 0 and "Error in rule clean" in job_output(res)
+    assert sha256_tree(proj / "results" / EDITION) == before

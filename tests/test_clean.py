@@ -147,8 +147,26 @@ class TestFilters:
                               ROW: [1, 2, 3], "id": [10, 11, 12]})
         out, log = apply_filters(frame, [USAGE, reasons], cb, source="s", file="f", id_col="id")
         assert out["reasons__a"].isna().tolist() == [False, True, True]
-        assert log["record_id"].tolist() == ["11"]
+        erased = log[log["action"] == "réponse hors filtre effacée"]
+        assert erased["record_id"].tolist() == ["11"]
         assert frame["reasons__a"].tolist()[1] is True  # input untouched
+
+    def test_unanswered_inside_filter_is_logged_with_its_row_and_base(self):
+        """Both directions: row 3 (usage « faible », no reason given) is inside the filter but unanswered:
+        it is logged with its row, and the reason names the question whose base it shrinks."""
+        from barometre.codebook import Codebook
+
+        reasons = Question(id="Q27", harmonised="reasons", level="tool", type="multiple", wording="Raisons",
+                           options=(Option("a", "A", "X"),), filter=Filter("Q26", ("faible",)))
+        cb = Codebook(edition="t", title="t", questions=(USAGE, reasons), sources={}, identifiers={})
+        usage, _ = decode_categorical(pd.Series([1.0, 2.0, 1.0, 3.0]), USAGE, 99)
+        frame = pd.DataFrame({"usage": usage, "reasons__a": pd.array([True, pd.NA, pd.NA, pd.NA], dtype="boolean"),
+                              ROW: [1, 2, 3, 4], "id": [10, 11, 12, 13]})
+        out, log = apply_filters(frame, [USAGE, reasons], cb, source="s", file="f", id_col="id")
+        silent = log[log["action"] == "non-réponse dans le filtre"]
+        assert silent["row"].tolist() == [3] and silent["column"].tolist() == ["reasons"]
+        assert "base de Q27" in silent["reason"].iloc[0] and "Raisons" in silent["reason"].iloc[0]
+        assert out["reasons__a"].isna().tolist() == [False, True, True, True]
 
 
 class TestPersonalData:

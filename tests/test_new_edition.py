@@ -149,3 +149,105 @@ def test_all_target_covers_the_toy_edition_without_report(toy_project):
     listed = dry.stdout
     assert f"results/{EDITION}/figures.csv" in listed
     assert f"rapport_{EDITION}" not in listed
+
+
+# --------------------------------------------------------------------------- an edition with less
+NEW_TYPE = "Pôle d'équilibre territorial"
+BARE = "2098"
+
+
+def add_bare_edition(proj: Path) -> None:
+    """Edition 2098: the toy export with a collectivity type no earlier edition has (code 3), and
+    only what an analyst has on day one — raw files, a codebook, a config entry. No registry, no
+    published figures, no ``parts:`` titles; its report is built."""
+    import pyreadstat
+
+    files = write_toy_raw(proj / "data" / "raw" / BARE)
+    frame, meta = pyreadstat.read_sav(str(files["survey"]), user_missing=True)
+    frame.loc[[1, 3, 10], "TYPE"] = 3.0  # three respondents of the new type (one with tools)
+    sav = proj / "data" / "raw" / BARE / f"toy_{BARE}.sav"
+    pyreadstat.write_sav(frame, str(sav), variable_value_labels={"TYPE": {1: "Commune", 2: "Autre", 3: NEW_TYPE}})
+    files["survey"].unlink()
+    book = yaml.safe_load((FIXTURES / "codebook.yaml").read_text(encoding="utf-8"))
+    book["edition"] = int(BARE)
+    book["title"] = "Édition fictive 2098 (jeu d'essai)"
+    types = book["questions"][0]
+    assert types["harmonised"] == "collectivity_type"
+    types["codes"].insert(1, {"code": 3, "key": "pole_equilibre", "label": NEW_TYPE})
+    (proj / "codebooks" / f"{BARE}.yaml").write_text(yaml.safe_dump(book, allow_unicode=True, sort_keys=False),
+                                                     encoding="utf-8")
+    config_path = proj / "config.yaml"
+    config = yaml.safe_load(config_path.read_text(encoding="utf-8"))
+    config["editions"][BARE] = {
+        "title": "Édition fictive 2098 (jeu d'essai)",
+        "synthetic": True,
+        "codebook": f"codebooks/{BARE}.yaml",
+        "raw": {
+            "survey": {"path": f"data/raw/{BARE}/toy_{BARE}.sav", "format": "sav"},
+            "inventory": {"path": f"data/raw/{BARE}/inventaire_2099.csv", "format": "csv",
+                          "encoding": "utf-8", "sep": ";", "decimal": ","},
+        },
+        "exclusions": [{"id": "incomplete", "reason": "Questionnaire non terminé", "source": "survey",
+                        "rule": "missing", "columns": ["submitdate"]}],
+    }
+    config_path.write_text(yaml.safe_dump(config, allow_unicode=True, sort_keys=False), encoding="utf-8")
+    (proj / "data" / "raw" / BARE / "README.md").write_text("Jeu d'essai fictif.\n", encoding="utf-8")
+
+
+@pytest.fixture(scope="module")
+def bare_project(tmp_path_factory) -> Path:
+    proj = copy_project(tmp_path_factory.mktemp("bare") / "proj")
+    add_bare_edition(proj)
+    res = run_snakemake(proj, "--cores", "2", f"results/{BARE}/rapport_{BARE}.html", f"results/{BARE}/rapport_{BARE}.pdf",
+                        f"results/{BARE}/conformity.txt", f"results/{BARE}/provenance.json")
+    if res.returncode != 0:
+        pytest.fail(f"snakemake failed for the edition without registry:\n{res.stdout[-4000:]}\n{res.stderr[-8000:]}")
+    return proj
+
+
+def test_edition_without_registry_nor_published_builds_and_shows_its_new_type(bare_project):
+    """By configuration only: no registry, no published figures, a new collectivity type. The report is
+    built; every chart of the collectivity types and every table crossed by them shows the new type."""
+    res = bare_project / "results" / BARE
+    figures = pd.read_csv(res / "figures.csv")
+    assert figures.empty  # nothing to compute, nothing invented
+    manifest = yaml.safe_load((res / "charts" / "charts.json").read_text(encoding="utf-8"))
+    type_charts = [c for c in manifest["charts"] if c["question_id"] == "A1" or c["id"] == "E01"]
+    assert type_charts, [c["id"] for c in manifest["charts"]]
+    for c in type_charts:
+        svg = (res / "charts" / c["file"]).read_text(encoding="utf-8")
+        assert NEW_TYPE in c["alt"] and "Pôle d" in svg, c["id"]
+        assert "non représentés" not in c["caption"]
+    cells = pd.read_csv(res / "tables" / "cells.csv")
+    crossed = cells[cells["dimension"] == "collectivity_type"]
+    assert NEW_TYPE in set(crossed["dimension_value"].astype(str)) or "pole_equilibre" in set(crossed["dimension_value"].astype(str))
+    html = (res / f"rapport_{BARE}.html").read_text(encoding="utf-8")
+    assert "Pôle d’équilibre territorial" in html or "Pôle d&#39;équilibre territorial" in html or NEW_TYPE in html
+    assert (res / f"rapport_{BARE}.pdf").stat().st_size > 0
+    provenance = yaml.safe_load((res / "provenance.json").read_text(encoding="utf-8"))
+    assert not any("registry" in k or "published" in k for k in provenance["inputs"])
+
+
+def test_collectivity_chart_takes_its_types_from_the_codebook(tmp_path):
+    """Chart E01 draws one bar per code of the edition's codebook that a count figure counts (not 2017's
+    five types): a new type with its figure gets its bar, and nothing is left « non représenté »."""
+    from barometre.charts import chart_specs, draw_chart
+    from barometre.codebook import load_codebook
+
+    book = yaml.safe_load((FIXTURES / "codebook.yaml").read_text(encoding="utf-8"))
+    book["questions"][0]["codes"].insert(1, {"code": 3, "key": "pole_equilibre", "label": NEW_TYPE})
+    path = tmp_path / "codebook.yaml"
+    path.write_text(yaml.safe_dump(book, allow_unicode=True, sort_keys=False), encoding="utf-8")
+    codebook = load_codebook(path)
+    rows = [("R01", "", "distinct", "", "", 26.0),
+            ("R03", "commune", "count", "collectivity_type", "collectivités de collectivity_type ∈ {Commune}", 14.0),
+            ("R03", "pole_equilibre", "count", "collectivity_type", "", 9.0),
+            ("X09", "", "count", "collectivity_type", "collectivités de collectivity_type ∈ {Autre}", 3.0)]
+    figures = pd.DataFrame(rows, columns=["id", "component", "measure", "question", "numerator_rule", "value"])
+    figures["key"] = [f"{i}.{c}" if c else i for i, c, *_ in rows]
+    figures["definition"] = figures["id"]
+    spec = next(s for s in chart_specs(codebook, {}, figures) if s.id == "E01")
+    assert spec.figure_keys == ("R03.commune", "R03.pole_equilibre", "X09")
+    chart = draw_chart(spec, cells=pd.DataFrame(), figures=figures, codebook=codebook, edition="2098", synthetic=True,
+                       order=1)
+    assert NEW_TYPE in chart.alt and "non représentés" not in chart.caption

@@ -53,7 +53,7 @@ def _word(rng: random.Random, lo: int = 1, hi: int = 8) -> str:
 def _redact_reference(values: pd.Series, names: list[str]) -> tuple[pd.Series, pd.Series]:
     """One pass of the single pattern of every name (longest first, then alphabetical)."""
     s = values.astype("string")
-    out = s.str.replace(clean.EMAIL_RE, clean.EMAIL_MASK, regex=True).str.replace(clean.PHONE_RE, clean.PHONE_MASK, regex=True)
+    out = s.str.replace(clean.EMAIL_RE, clean.EMAIL_MASK, regex=True).map(clean.mask_phones, na_action="ignore")
     pattern = clean._names_pattern(tuple(names))
     if pattern is not None:
         out = out.str.replace(pattern, clean.NAME_MASK, regex=True)

@@ -1,7 +1,9 @@
-"""Command line: ``python -m barometre explain F05 --edition 2017``.
+"""Command line: ``python -m barometre explain F05 --edition 2017``, ``python -m barometre codebook draft``.
 
 ``explain`` prints how a figure is computed, from the question wording and raw
 columns down to the value, its interval and the published comparison.
+``codebook draft <export.sav> --like codebooks/2017.yaml`` drafts a codebook from an
+export's metadata (see :mod:`barometre.codebook_draft`).
 """
 from __future__ import annotations
 
@@ -62,8 +64,20 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("figure", help="identifiant du chiffre, ex. F05 ou R03.commune")
     p.add_argument("--edition", required=True)
     p.add_argument("--config", default="config.yaml")
+    c = sub.add_parser("codebook", help="outils du codebook").add_subparsers(dest="action", required=True)
+    d = c.add_parser("draft", help="brouillon de codebook tiré d'un export SPSS, chaque supposition marquée « À VÉRIFIER »")
+    d.add_argument("export", help="l'export .sav")
+    d.add_argument("--like", help="codebook d'une édition précédente (noms harmonisés, clés, types, filtres)")
+    d.add_argument("--output", help="fichier YAML à écrire (par défaut : la sortie standard)")
     args = parser.parse_args(argv)
     try:
+        if args.command == "codebook":
+            from barometre.codebook_draft import write_draft
+
+            text = write_draft(args.export, args.like, args.output)
+            if not args.output:
+                sys.stdout.write(text)
+            return 0
         sys.stdout.write(explain_text(args.figure, args.edition, args.config))
     except BarometreError as exc:
         print(f"erreur : {exc}", file=sys.stderr)

@@ -167,8 +167,7 @@ class Chart:
 EXTRA_CHARTS = (
     ChartSpec(
         "E01", "figures", "collectivity_type", "Collectivités répondantes selon leur type",
-        figure_keys=("R03.commune", "R03.intercommunalite", "R03.metropole", "X01", "R03.service_etat"),
-        base_key="R01",
+        figure_keys=(), base_key="R01",  # one count figure per code of the codebook (see code_count_keys)
     ),
     ChartSpec("E02", "bars", "role", "Répondants selon leur statut : élu·es et agents"),
     ChartSpec("E03", "bars", "function_elected", "Fonction des élu·es répondants", sort=True, unit=("élu·e", "élu·es")),
@@ -230,6 +229,12 @@ def chart_specs(codebook: Codebook, published: dict, figures: pd.DataFrame | Non
     for spec in EXTRA_CHARTS:
         if spec.id in known:
             raise ChartError(f"extra chart id {spec.id} clashes with a published chart id")
+        if spec.kind == "figures" and not spec.figure_keys and spec.question is not None:
+            made = code_count_spec(spec, codebook, figures)
+            if made is None:
+                log.info("chart %s left out: no count figure per code of %s in this edition", spec.id, spec.question)
+                continue
+            spec = made
         if spec.question is not None:
             try:
                 codebook.question(spec.question)
@@ -256,6 +261,33 @@ def chart_specs(codebook: Codebook, published: dict, figures: pd.DataFrame | Non
             specs.append(ChartSpec(id=q.id, kind=CHART_KINDS[q.type], question=q.id, title=q.wording,
                                    sort=(q.type == "single" and len(q.codes) > 3), unit=FILTERED_UNITS.get(q.harmonised)))
     return specs
+
+
+def code_count_spec(spec: ChartSpec, codebook: Codebook, figures: pd.DataFrame | None) -> ChartSpec | None:
+    """``spec`` drawing one count figure per code of its question, in the codebook's order.
+
+    The figure of a code is the count figure of that question whose component is the
+    code's key (``R03.commune``) or whose rule counts that answer alone (``X01``:
+    « collectivity_type ∈ {Département} »). An edition whose codebook adds a type gets
+    its bar as soon as its registry counts it; without such figures the chart is left
+    out (``None``; the question then gets its chart from its cells).
+    """
+    from dataclasses import replace
+
+    if figures is None or "key" not in figures.columns:
+        return spec  # figures not given: the chart is listed, as every figures chart then
+    try:
+        q = codebook.question(spec.question)
+    except BarometreError:
+        return spec  # left out below, as any chart whose question is not in the codebook
+    keys: list[str] = []
+    if not {"measure", "question", "component", "numerator_rule"} <= set(figures.columns):
+        return None  # a table of keys only: no figure counts an answer
+    counts = figures[(figures["measure"] == "count") & (figures["question"].astype(str) == q.harmonised)]
+    for c in q.codes:
+        hit = counts[(counts["component"] == c.key) | counts["numerator_rule"].astype(str).str.endswith("{" + c.label + "}")]
+        keys += list(hit["key"][:1])
+    return replace(spec, figure_keys=tuple(keys)) if keys else None
 
 
 def _has_cells(cells: pd.DataFrame, q: Question) -> bool:
@@ -852,7 +884,7 @@ def run_plot_charts(edition: str, config: dict, inputs: dict[str, str], outputs:
     spec = edition_config(config, edition)
     synthetic = bool(spec["synthetic"])
     codebook = load_codebook(inputs["codebook"])
-    published = yaml.safe_load(Path(inputs["published"]).read_text(encoding="utf-8"))
+    published = yaml.safe_load(Path(inputs["published"]).read_text(encoding="utf-8")) if inputs.get("published") else {}
     tables = Path(inputs["tables"])
     cells = read_cells(tables / "cells.csv" if tables.is_dir() else tables)
     figures = read_figures(inputs["figures"])

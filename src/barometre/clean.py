@@ -18,16 +18,17 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from barometre.codebook import NSP_LABEL, Codebook, Question
+from barometre.codebook import NSP_LABEL, Codebook, Question, check_export_metadata
 from barometre.errors import ValidationError
 from barometre.ingest import RawTable
 
 ROW = "_row"  # file row number carried along every frame until output
+TEXT_EXPORTS = (".csv", ".txt", ".xlsx", ".xlsm")  # exports whose cells are read as text (line numbers as a person counts)
 
 LOG_COLUMNS = ["source", "file", "row", "record_id", "column", "action", "reason"]
 
 EMAIL_RE = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
-PHONE_RE = re.compile(r"(?<!\d)(?:(?:\+|00)33[\s.-]?|0)[1-9](?:[\s.-]?\d{2}){4}(?!\d)")
+_DIGITS6 = re.compile(r"(?:\d\D{0,3}){6}")  # a text without six digits close together holds no phone number
 EMAIL_MASK = "[courriel masqué]"
 PHONE_MASK = "[téléphone masqué]"
 NAME_MASK = "[nom masqué]"
@@ -48,6 +49,10 @@ class CleanResult:
         « ne sait pas » turned into non-response, redactions.
     raw_rows, kept_rows
         Record counts by source, so that raw = kept + excluded can be checked.
+    notes
+        What a person should know about the exports (French, for the cleaning report):
+        columns the codebook does not know, variable labels differing from the
+        wording, Excel's ``sep=`` line.
     """
 
     respondents: pd.DataFrame
@@ -57,6 +62,25 @@ class CleanResult:
     events: pd.DataFrame
     raw_rows: dict[str, int] = field(default_factory=dict)
     kept_rows: dict[str, int] = field(default_factory=dict)
+    notes: tuple[str, ...] = ()
+
+
+def mask_phones(text: str) -> str:
+    """Mask every phone number of ``text``, in any French or international notation.
+
+    The phonenumbers library (Google's libphonenumber) recognises « 06 98 76 54 32 »,
+    « +33 (0)6 98 76 54 32 », « 0033 6… », « +44 20 7946 0958 »…; numbers without a
+    country code are read as French.
+    """
+    if not _DIGITS6.search(text):
+        return text
+    import phonenumbers
+
+    out, last = [], 0
+    for m in phonenumbers.PhoneNumberMatcher(text, "FR", leniency=phonenumbers.Leniency.POSSIBLE):
+        out += [text[last:m.start], PHONE_MASK]
+        last = m.end
+    return "".join(out) + text[last:] if out else text
 
 
 def normalise_text(value: object) -> str:
@@ -234,6 +258,28 @@ def _is_blank(series: pd.Series) -> pd.Series:
     return series.isna()
 
 
+# --------------------------------------------------------------------------- missing codes
+def declared_missing(values: pd.Series, ranges: list | None, code: int | None = None) -> np.ndarray:
+    """Where ``values`` hold a missing code: within a user-missing range of the export, or equal to ``code``.
+
+    ``ranges`` are the export's declarations for the column (``.sav``: ``[{"lo": 99, "hi": 99}]``);
+    ``code`` is the codebook's missing code, given for coded columns (categories, check boxes,
+    ranks, counts) whose 99 is never a number. Text values are compared as numbers.
+    """
+    if not ranges and code is None:
+        return np.zeros(len(values), dtype=bool)
+    num = values if values.dtype.kind in "fiu" else pd.to_numeric(values.astype("string").str.strip(), errors="coerce")
+    arr = np.asarray(num, dtype="float64")
+    hit = np.zeros(len(values), dtype=bool)
+    with np.errstate(invalid="ignore"):
+        for r in ranges or []:
+            if isinstance(r, dict) and isinstance(r.get("lo"), (int, float)) and isinstance(r.get("hi"), (int, float)):
+                hit |= (arr >= r["lo"]) & (arr <= r["hi"])
+        if code is not None:
+            hit |= arr == float(code)
+    return hit
+
+
 # --------------------------------------------------------------------------- exclusions
 def exclusion_columns(rule: dict) -> list[str]:
     """Columns an exclusion rule reads (its ``columns`` and ``order_by``)."""
@@ -376,7 +422,7 @@ def validate_raw(
     columns: dict[str, pa.Column] = {
         id_col: pa.Column(checks=None, nullable=False, unique=True, required=True, coerce=False)
     }
-    is_csv = raw.path.suffix.lower() in (".csv", ".txt")
+    is_csv = raw.path.suffix.lower() in TEXT_EXPORTS  # cells read as text (CSV, spreadsheets)
 
     def add(col: str, checks: list, nullable: bool = True) -> None:
         columns[col] = pa.Column(checks=checks or None, nullable=nullable, required=True)
@@ -400,16 +446,24 @@ def validate_raw(
                 for col in q.raw_columns(b):
                     if q.other_text and col == q.other_text.replace("{i}", str(b)):
                         add(col, [])
-                    else:
-                        add(col, [pa.Check.isin([0, 1], error="case à cocher hors de {0, 1}")])
+                    else:  # the missing code (99) of a check box is a non-response, decoded as such
+                        add(col, [pa.Check.isin([0, 1, codebook.missing_code],
+                                                error=f"case à cocher hors de {{0, 1}} (ni code manquant {codebook.missing_code})")])
             elif q.type == "ranking":
                 allowed = [c.code for c in q.codes]
                 for col in q.raw_columns(b):
-                    add(col, [pa.Check.isin(allowed, error=f"item de classement inconnu (attendus : {allowed})")])
+                    add(col, [pa.Check.isin([*allowed, codebook.missing_code],
+                                            error=f"item de classement inconnu (attendus : {allowed})")])
             elif q.type == "numeric":
                 col = q.raw_columns(b)[0]
                 lo, hi = q.range or (-np.inf, np.inf)
-                if is_csv:
+                if raw.missing_ranges.get(col):  # user-missing codes declared by the export are not numbers
+                    check = pa.Check(
+                        lambda s, lo=lo, hi=hi, r=raw.missing_ranges[col]: s.isna() | s.between(lo, hi)
+                        | pd.Series(declared_missing(s, r), index=s.index),
+                        element_wise=False, error=f"nombre hors de [{lo}, {hi}]",
+                    )
+                elif is_csv:
                     check = pa.Check(
                         lambda s, lo=lo, hi=hi: s.isna() | (s.str.strip() == "") | parse_decimal(s, raw.decimal).between(lo, hi).fillna(False),
                         element_wise=False,
@@ -439,7 +493,7 @@ def validate_raw(
         rank_cols = q.raw_columns()
         sub = frame if positions is None else _rows(frame, [*rank_cols, ROW], positions)
         rows = sub[ROW] if ROW in sub.columns else pd.Series(raw.row_numbers, index=sub.index)
-        _, dup = decode_ranking(sub, q)
+        _, dup = decode_ranking(sub, q, codebook.missing_code)
         for idx in sub.index[dup.to_numpy()]:
             codes = pd.to_numeric(sub.loc[idx, rank_cols], errors="coerce")
             twice = codes[codes.duplicated(keep=False) & codes.notna()]
@@ -457,7 +511,7 @@ def validate_raw(
 def problem_line(p: dict) -> str:
     """One validation problem as a person reads it: file, column, row, what is wrong, the value."""
     # .sav: 1-based record number (SPSS case number); CSV: physical line, the header being line 1
-    unit = "line" if str(p["file"]).lower().endswith((".csv", ".txt")) else "row"
+    unit = "line" if str(p["file"]).lower().endswith(TEXT_EXPORTS) else "row"
     where = f"{unit} {p['row']}" if p.get("row") is not None else f"every {unit}"
     value = "" if p.get("value") is None else f" (valeur : {p['value']!r})"
     return f"{p['file']}: column {p['column']!r}, {where}: {p['problem']}{value}"
@@ -630,7 +684,7 @@ def decode_multiple(frame: pd.DataFrame, question: Question, block: int | None) 
     return pd.DataFrame(out, index=frame.index), conflict
 
 
-def decode_ranking(frame: pd.DataFrame, question: Question) -> tuple[pd.DataFrame, pd.Series]:
+def decode_ranking(frame: pd.DataFrame, question: Question, missing_code: int | None = 99) -> tuple[pd.DataFrame, pd.Series]:
     """Turn « one column per rank holding an item code » into one rank column per item.
 
     Returns
@@ -640,7 +694,9 @@ def decode_ranking(frame: pd.DataFrame, question: Question) -> tuple[pd.DataFram
         records that put the same item at two ranks (a validation failure).
     """
     rank_cols = question.raw_columns()
-    codes = frame[rank_cols].apply(pd.to_numeric, errors="coerce").to_numpy(dtype="float64")
+    codes = frame[rank_cols].apply(pd.to_numeric, errors="coerce").to_numpy(dtype="float64", copy=True)
+    if missing_code is not None and all(c.code != missing_code for c in question.codes):
+        codes[codes == float(missing_code)] = np.nan  # « ne sait pas » at a rank: nothing ranked there
     n = len(frame)
     out = {}
     for c in question.codes:
@@ -818,7 +874,7 @@ def redact_text(values: pd.Series, names: list[str] | None = None) -> tuple[pd.S
     # Each distinct text is redacted once (free text repeats: empty answers, pick lists, copies).
     codes, uniques = pd.factorize(s, use_na_sentinel=True)
     uniques = _pylist(uniques)
-    texts = [PHONE_RE.sub(PHONE_MASK, EMAIL_RE.sub(EMAIL_MASK, u)) for u in uniques]
+    texts = [mask_phones(EMAIL_RE.sub(EMAIL_MASK, u)) for u in uniques]
     index = names if isinstance(names, _NameIndex) else _NameIndex(tuple(names or ()))
     for k, cands in enumerate(index.candidates(texts)):
         if cands:  # same result as _names_pattern(names).sub(): names that cannot match are left out
@@ -864,13 +920,26 @@ def _filter_mask(frame: pd.DataFrame, question: Question, codebook: Codebook) ->
 def apply_filters(
     frame: pd.DataFrame, questions: list[Question], codebook: Codebook, *, source: str, file: Path | str, id_col: str
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Blank answers given outside a question's filter (« asked only if … ») and log them."""
+    """Check answers against each question's filter (« asked only if … »), in both directions.
+
+    An answer given outside the filter is erased and logged; a filtered question left
+    unanswered inside its filter is logged too (each row), since it shrinks that
+    question's base.
+    """
     out = frame.copy()
     logs = []
     for q in questions:
         if q.filter is None:
             continue
         allowed = _filter_mask(out, q, codebook)
+        cols = [c for c in q.columns() if c in out.columns and not c.endswith("_other")]
+        present = out[cols].notna().any(axis=1)
+        silent = allowed & ~present
+        if silent.any():
+            hit = out[silent]
+            logs.append(_log(source, file, hit[ROW], hit[id_col], q.harmonised, "non-réponse dans le filtre",
+                             f"{q.id} posée (car {q.filter.question} ∈ {list(q.filter.keys)}) mais sans réponse : "
+                             f"la base de {q.id} (« {q.wording} ») compte ces lignes en moins"))
         cols = [c for c in q.columns() if c in out.columns]
         present = out[cols].notna().any(axis=1)
         bad = present & ~allowed
@@ -895,10 +964,17 @@ def decode_level(
     id_col: str,
     names: list[str],
     decimal: str = ",",
+    missing_ranges: dict[str, list] | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Decode every question of one level (respondent, one tool block, or BP).
 
-    ``decimal`` is the decimal mark of numbers stored as text (CSV exports).
+    ``decimal`` is the decimal mark of numbers stored as text (CSV exports);
+    ``missing_ranges`` the export's user-missing declarations by raw column
+    (a number declared missing is a non-response, never a value).
+
+    Every free-text column is screened, public ones included: e-mail addresses and
+    phone numbers are masked in all of them, known names in the non-public ones;
+    each masking is logged with its column and row.
     """
     cols: dict[str, pd.Series | pd.array] = {}
     logs = []
@@ -907,6 +983,16 @@ def decode_level(
 
     def rawcol(pattern: str) -> str:
         return pattern.replace("{i}", str(block)) if block else pattern
+
+    def screened(pattern: str, column: str, public: bool = False) -> pd.Series:
+        """The free text of raw column ``pattern`` with its personal data masked (logged), blanks as missing."""
+        red, changed = redact_text(frame[rawcol(pattern)], None if public else names)
+        hit = changed.to_numpy(dtype=bool)
+        if hit.any():
+            what = "courriel ou téléphone retiré d'un texte public (le nom reste)" if public \
+                else "courriel, téléphone ou nom retiré du texte libre"
+            logs.append(_log(source, file, rows[hit], ids[hit], column, "texte masqué", what))
+        return red.where(red.fillna("").str.strip() != "", None)
 
     for q in questions:
         if q.type in ("single", "ordinal", "band"):
@@ -921,21 +1007,25 @@ def decode_level(
                     hit = changed.to_numpy(dtype=bool)
                     logs.append(_log(source, file, rows[hit], ids[hit], q.harmonised, "recodage « Autre »",
                                      ("« Autre » saisi à la main → " + decoded[hit].astype(str)).to_numpy(dtype=object)))
-                red, _ = redact_text(other, names)
-                cols[f"{q.harmonised}_other"] = red.where(red.str.strip() != "", None)
+                cols[f"{q.harmonised}_other"] = screened(q.other_text, f"{q.harmonised}_other")
             cols[q.harmonised] = decoded
         elif q.type == "multiple":
             decoded, conflict = decode_multiple(frame, q, block)
+            nsp = np.zeros(len(frame), dtype=bool)
+            for o in q.options:
+                nsp |= declared_missing(frame[rawcol(o.raw)], None, codebook.missing_code)
+            if nsp.any():
+                logs.append(_log(source, file, rows[nsp], ids[nsp], q.harmonised, "code manquant → non-réponse",
+                                 f"{q.id} : code {codebook.missing_code} dans une case à cocher, lu comme non coché"))
             if conflict.any():
                 logs.append(_log(source, file, rows[conflict], ids[conflict], q.harmonised, "signalé",
                                  "option exclusive cochée avec d'autres options (gardé tel quel)"))
             for c in decoded.columns:
                 cols[c] = decoded[c]
             if q.other_text:
-                red, _ = redact_text(frame[rawcol(q.other_text)], names)
-                cols[f"{q.harmonised}_other"] = red.where(red.str.strip() != "", None)
+                cols[f"{q.harmonised}_other"] = screened(q.other_text, f"{q.harmonised}_other")
         elif q.type == "ranking":
-            decoded, dup = decode_ranking(frame, q)
+            decoded, dup = decode_ranking(frame, q, codebook.missing_code)
             if dup.any():
                 raise ValidationError(
                     f"{file}: {q.id} ranks the same item twice in rows {rows[dup].tolist()}",
@@ -947,19 +1037,17 @@ def decode_level(
         elif q.type == "numeric":
             raw = frame[rawcol(q.raw)]
             num = parse_decimal(raw, decimal) if raw.dtype.kind not in "fiu" else raw.astype("Float64")
+            declared = declared_missing(raw, (missing_ranges or {}).get(rawcol(q.raw)))
+            if declared.any():
+                num = num.mask(pd.Series(declared, index=num.index))
+                logs.append(_log(source, file, rows[declared], ids[declared], q.harmonised, "code manquant → non-réponse",
+                                 f"{q.id} : code déclaré manquant dans l'export (« ne sait pas »), pas un nombre"))
             if num.dropna().mod(1).eq(0).all():
                 num = num.round().astype("Int64")
             cols[q.harmonised] = num
         elif q.type == "text":
-            raw = frame[rawcol(q.raw)]
-            if q.public:
-                cols[q.harmonised] = raw.astype("string").str.strip()
-            else:
-                red, changed = redact_text(raw, names)
-                if changed.any():
-                    logs.append(_log(source, file, rows[changed], ids[changed], q.harmonised, "texte masqué",
-                                     "courriel, téléphone ou nom retiré du texte libre"))
-                cols[q.harmonised] = red.where(red.fillna("").str.strip() != "", None)
+            text = screened(q.raw, q.harmonised, public=q.public)
+            cols[q.harmonised] = text.str.strip() if q.public else text
     out = pd.DataFrame(cols, index=frame.index)
     return out, _concat_logs(logs)
 
@@ -1043,7 +1131,7 @@ def clean_survey(
     decoded_parts = []
     for q in resp_q:  # one question at a time: its own columns only
         part, log = decode_level(take(q.raw_columns()), [q], codebook, block=None, source=raw.name, file=raw.path,
-                                 id_col=id_col, names=names)
+                                 id_col=id_col, names=names, missing_ranges=raw.missing_ranges)
         decoded_parts.append(part)
         logs.append(log)
     keys = take([])
@@ -1074,7 +1162,16 @@ def clean_survey(
     tool_frames = []
     tool_rows = []  # position in ``respondents`` of the respondent of each tool row
     if blocks:
-        n_tools = pd.to_numeric(take([blocks["count_column"]])[blocks["count_column"]], errors="coerce").fillna(0)
+        count_col = blocks["count_column"]
+        count_raw = take([count_col])[count_col]
+        n_tools = pd.to_numeric(count_raw, errors="coerce")
+        # A count is a code: « ne sait pas » (99, or any declared user-missing value) describes no tool.
+        unknown = declared_missing(count_raw, raw.missing_ranges.get(count_col), codebook.missing_code)
+        if unknown.any():
+            hit = keys[unknown]
+            logs.append(_log(raw.name, raw.path, hit[ROW], hit[id_col], count_col, "code manquant → aucun bloc lu",
+                             f"{count_col} = code manquant (« ne sait pas ») : nombre d'outils inconnu, aucun bloc outil lu"))
+        n_tools = n_tools.mask(pd.Series(unknown, index=n_tools.index)).fillna(0)
         tool_q = codebook.at_level("tool")
         for b in range(1, blocks["count"] + 1):
             in_block = n_tools >= b
@@ -1093,7 +1190,8 @@ def clean_survey(
             sub = take(block_cols, in_rows)
             if sub.empty:
                 continue
-            dec, log = decode_level(sub, tool_q, codebook, block=b, source=raw.name, file=raw.path, id_col=id_col, names=names)
+            dec, log = decode_level(sub, tool_q, codebook, block=b, source=raw.name, file=raw.path, id_col=id_col, names=names,
+                                    missing_ranges=raw.missing_ranges)
             logs.append(log)
             dec = dec.assign(**{ROW: sub[ROW], id_col: sub[id_col]})
             dec, log = apply_filters(dec, tool_q, codebook, source=raw.name, file=raw.path, id_col=id_col)
@@ -1143,16 +1241,59 @@ def clean_bp(raw: RawTable, codebook: Codebook) -> tuple[pd.DataFrame, pd.DataFr
     src = codebook.sources[raw.name]
     id_col = src["id_column"]
     frame = raw.frame.assign(**{ROW: list(raw.row_numbers)})
-    validate_raw(raw, frame, codebook, "bp")
+    problems = identifier_problems(raw, frame[id_col], src.get("id_pattern"))
+    try:
+        validate_raw(raw, frame, codebook, "bp")
+    except ValidationError as exc:  # duplicates are reported above, with the line of the first occurrence
+        problems += [p for p in exc.problems if not (p["column"] == id_col and p["problem"] == "identifiant en double")]
+    if problems:
+        raise_problems(raw.path, problems)
     qs = codebook.at_level("bp")
     dec, log = decode_level(frame, qs, codebook, block=None, source=raw.name, file=raw.path, id_col=id_col, names=[],
-                            decimal=raw.decimal)
+                            decimal=raw.decimal, missing_ranges=raw.missing_ranges)
     dec = dec.assign(**{ROW: frame[ROW], id_col: frame[id_col]})
     dec, log2 = apply_filters(dec, qs, codebook, source=raw.name, file=raw.path, id_col=id_col)
-    bp_id = pd.to_numeric(frame[id_col].str.strip(), errors="coerce").astype("Int64")
+    # Identifiers are text as typed (« 30bis », « 07 »), never numbers; sorted as a person numbers them.
+    bp_id = frame[id_col].astype("string").str.strip()
+    order = sorted(range(len(bp_id)), key=lambda i: _natural_key(bp_id.iloc[i]))
     out = pd.concat([pd.DataFrame({"bp_id": bp_id}, index=frame.index), dec.drop(columns=[ROW, id_col])], axis=1)
-    out = out.sort_values("bp_id", kind="stable").reset_index(drop=True)
+    out = out.iloc[order].reset_index(drop=True)
     return out, _concat_logs([log, log2])
+
+
+def _natural_key(text: str) -> tuple:
+    """« 2 » before « 10 », « 30 » before « 30bis »: digit runs compare as numbers."""
+    return tuple((0, int(t), t) if t.isdigit() else (1, 0, t) for t in re.findall(r"\d+|\D+", str(text)))
+
+
+def identifier_problems(raw: RawTable, ids: pd.Series, pattern: str | None = None) -> list[dict]:
+    """Problems of a file's record identifiers, checked on the raw text (never converted to a number).
+
+    Each identifier must be present, unique once its surrounding spaces are removed
+    (« 7 » and « 7 » typed with a trailing space are the same record; « 07 » and « 7 »
+    are distinct texts, reported only when ``pattern`` rules one out), and match
+    ``pattern`` in full when the codebook gives one (``id_pattern``). Each problem names its line.
+    """
+    column = ids.name
+    text = ids.astype("string").str.strip()
+    rows = list(raw.row_numbers) or list(range(1, len(ids) + 1))
+    problems = []
+    seen: dict[str, int] = {}
+    regex = re.compile(pattern) if pattern else None
+    for value, row in zip(_pylist(text), rows):
+        if value is None or value == "":
+            problems.append({"file": str(raw.path), "column": column, "row": row, "value": None,
+                             "problem": "identifiant vide"})
+            continue
+        if value in seen:
+            problems.append({"file": str(raw.path), "column": column, "row": row, "value": value,
+                             "problem": f"identifiant en double (déjà ligne {seen[value]})"})
+        else:
+            seen[value] = row
+        if regex is not None and not regex.fullmatch(value):
+            problems.append({"file": str(raw.path), "column": column, "row": row, "value": value,
+                             "problem": f"identifiant au format inattendu (attendu : {pattern})"})
+    return problems
 
 
 def clean_edition(raws: dict[str, RawTable], codebook: Codebook, exclusions: list[dict], salt: bytes) -> CleanResult:
@@ -1167,9 +1308,14 @@ def clean_edition(raws: dict[str, RawTable], codebook: Codebook, exclusions: lis
     excluded_logs, event_logs = [], []
     raw_rows, kept_rows = {}, {}
     problems: list[dict] = []
+    notes: list[str] = []
     for name, raw in raws.items():
         level = codebook.sources[name]["level"]
         raw_rows[name] = len(raw.frame)
+        label_problems, label_warnings = check_export_metadata(codebook, name, raw.path, raw.value_labels,
+                                                               raw.column_labels)
+        problems += label_problems
+        notes += [*raw.notes, *unknown_columns_notes(raw, codebook, exclusions), *label_warnings]
         try:
             if level == "respondent":
                 respondents, tools, excluded, events = clean_survey(raw, codebook, exclusions, salt)
@@ -1202,4 +1348,24 @@ def clean_edition(raws: dict[str, RawTable], codebook: Codebook, exclusions: lis
         events=_concat_logs(event_logs),
         raw_rows=raw_rows,
         kept_rows=kept_rows,
+        notes=tuple(notes),
     )
+
+
+def unknown_columns_notes(raw: RawTable, codebook: Codebook, exclusions: list[dict]) -> list[str]:
+    """A note naming the export's columns that nothing reads (not in the codebook, identifiers or exclusion rules)."""
+    spec = codebook.sources[raw.name]
+    levels = ("respondent", "tool") if spec["level"] == "respondent" else (spec["level"],)
+    blocks = spec.get("tool_blocks", {})
+    known = {spec["id_column"], blocks.get("count_column"), "submitdate", "startlanguage"}
+    for q in codebook.questions:
+        if q.level in levels:
+            for b in (range(1, blocks.get("count", 0) + 1) if q.level == "tool" else [None]):
+                known.update(q.raw_columns(b))
+    ident = codebook.identifiers
+    known.update([*ident.get("drop", []), *ident.get("pseudonymise", {}), *ident.get("metadata", [])])
+    known.update(c for r in exclusions if r["source"] == raw.name for c in exclusion_columns(r))
+    unknown = [str(c) for c in raw.frame.columns if c not in known]
+    if not unknown:
+        return []
+    return [f"{raw.path.name} : {len(unknown)} colonne(s) inconnue(s) du codebook, ignorée(s) : " + ", ".join(unknown)]

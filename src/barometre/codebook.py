@@ -7,6 +7,7 @@ answer codes, French labels and filters are written down.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -33,11 +34,16 @@ TYPE_LABELS = {
 
 @dataclass(frozen=True)
 class Code:
-    """One answer code: raw value, stable key and French label."""
+    """One answer code: raw value, stable key and French label.
+
+    ``export_labels`` are the other labels this edition's export may give the code
+    (an accepted change of wording, declared explicitly; see :func:`check_export_metadata`).
+    """
 
     code: Any
     key: str
     label: str
+    export_labels: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -269,7 +275,7 @@ def _question(q: dict) -> Question:
         type=q["type"],
         wording=q["wording"],
         raw=q.get("raw"),
-        codes=tuple(Code(c["code"], c["key"], c["label"]) for c in q.get("codes", [])),
+        codes=tuple(Code(c["code"], c["key"], c["label"], tuple(c.get("export_labels", ()))) for c in q.get("codes", [])),
         options=tuple(
             Option(o["key"], o["label"], o["raw"], bool(o.get("exclusive", False))) for o in q.get("options", [])
         ),
@@ -325,3 +331,82 @@ def load_codebook(path: str | Path) -> Codebook:
         path=path,
         parts={int(k): str(v) for k, v in (data.get("parts") or {}).items()},
     )
+
+
+# --------------------------------------------------------------------------- export metadata
+_SUBQUESTION = re.compile(r"\s*\[[^\[\]]*\]\s*$")  # LimeSurvey's « wording [sub-question] » variable labels
+
+
+def question_wording_of_label(label: str) -> str:
+    """The question part of an export's variable label (without a trailing « [sub-question] »)."""
+    return _SUBQUESTION.sub("", str(label)).strip()
+
+
+def _label_for(labels: dict, code: Any) -> str | None:
+    """The export's value label of ``code`` (``.sav`` keys are floats, CSV ones text)."""
+    for k in (code, float(code) if isinstance(code, (int, float)) else None, str(code)):
+        if k is not None and k in labels:
+            return str(labels[k])
+    return None
+
+
+def check_export_metadata(
+    codebook: Codebook, source: str, file: Path | str, value_labels: dict[str, dict], column_labels: dict[str, str]
+) -> tuple[list[dict], list[str]]:
+    """Compare an export's value labels and variable labels with the codebook.
+
+    Labels are compared after normalisation (case, accents, spaces). A value label
+    that differs from the codebook's label of the same code is a problem, unless the
+    code lists it in ``export_labels`` (a change accepted for this edition). A
+    variable label that differs from the question's wording (LimeSurvey's trailing
+    « [sub-question] » left out) is only a warning, for the cleaning report.
+
+    Parameters
+    ----------
+    codebook
+        The edition's codebook.
+    source
+        Key of the raw file (``survey``, ``bp_inventory``…).
+    file
+        Path of the export, named in the problems.
+    value_labels, column_labels
+        The export's metadata, by column (:class:`barometre.ingest.RawTable`).
+
+    Returns
+    -------
+    problems, warnings
+        Problems in the ``{file, column, row, problem, value}`` form of validation errors;
+        warnings as French sentences.
+    """
+    from barometre.clean import normalise_text
+
+    spec = codebook.sources[source]
+    blocks = spec.get("tool_blocks", {}).get("count", 0)
+    levels = ("respondent", "tool") if spec["level"] == "respondent" else (spec["level"],)
+    problems: list[dict] = []
+    warnings: list[str] = []
+    for q in codebook.questions:
+        if q.level not in levels:
+            continue
+        for b in (range(1, blocks + 1) if q.level == "tool" else [None]):
+            columns = q.raw_columns(b)
+            if q.is_categorical or q.type == "ranking":
+                coded = columns if q.type == "ranking" else columns[:1]
+                for col in coded:
+                    labels = value_labels.get(col) or {}
+                    for c in q.codes:
+                        got = _label_for(labels, c.code)
+                        accepted = {normalise_text(x) for x in (c.label, *c.export_labels)}
+                        if got is not None and normalise_text(got) not in accepted:
+                            problems.append({
+                                "file": str(file), "column": col, "row": None, "value": c.code,
+                                "problem": f"libellé du code {c.code} : « {got} » dans l'export, « {c.label} » dans "
+                                           f"le codebook ({q.id}) ; si ce changement est voulu, l'ajouter à "
+                                           f"export_labels du code {c.key!r}",
+                            })
+            first = columns[0] if columns else None
+            label = column_labels.get(first) if first else None
+            if label and normalise_text(question_wording_of_label(label)) != normalise_text(q.wording):
+                warnings.append(f"{Path(file).name}, colonne {first} : libellé « {question_wording_of_label(label)} » "
+                                f"dans l'export, « {q.wording} » dans le codebook ({q.id})")
+    return problems, warnings

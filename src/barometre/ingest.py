@@ -51,6 +51,9 @@ class RawTable:
         record for ``.sav``, line number for CSV, header being line 1).
     decimal
         Decimal mark of numbers stored as text (CSV): ``","`` or ``"."``.
+    notes
+        What reading noticed and a person should know (French, for the cleaning report):
+        an Excel ``sep=`` line, a byte-order mark overriding the configured encoding.
     """
 
     name: str
@@ -62,6 +65,7 @@ class RawTable:
     encoding: str = ""
     row_numbers: tuple[int, ...] = ()
     decimal: str = ","
+    notes: tuple[str, ...] = ()
 
     def row_number(self, index: int) -> int:
         """Row number in the file of the record at positional ``index``."""
@@ -338,14 +342,58 @@ def _decode(data: bytes, encoding: str, path: Path) -> tuple[str, str]:
     if data.startswith(UTF8_BOM):
         data = data[len(UTF8_BOM):]
         encoding = "utf-8"
+    if _is_utf8(encoding) is False and _looks_utf8(data):
+        # cp1252 / Latin-1 decode any byte: a UTF-8 file read with them gives « Ã© » and garbled
+        # column names, which would otherwise be reported as missing columns.
+        raise IngestError(
+            f"{path}: ce fichier semble être en UTF-8, la configuration dit {encoding} "
+            f"(ses caractères accentués sont des séquences UTF-8 valides) ; "
+            "mettre `encoding: utf-8` pour ce fichier dans config.yaml."
+        )
     try:
         return data.decode(encoding), encoding
     except UnicodeDecodeError as exc:
         line = data[: exc.start].count(b"\n") + 1
+        hint = ""
+        if _is_utf8(encoding):
+            hint = " Ce fichier ne semble pas être en UTF-8 (enregistré par Excel en cp1252 ?)."
         raise IngestError(
             f"{path}: cannot decode as {encoding} at byte {exc.start} (line {line}): {exc.reason}. "
-            "Set the right `encoding` for this file in config.yaml."
+            f"Set the right `encoding` for this file in config.yaml.{hint}"
         ) from exc
+
+
+def _is_utf8(encoding: str) -> bool:
+    return encoding.replace("-", "").replace("_", "").lower() in ("utf8", "utf8sig")
+
+
+def _looks_utf8(data: bytes) -> bool:
+    """Whether ``data`` holds non-ASCII bytes that all decode as UTF-8 (one chance in millions otherwise)."""
+    if data.isascii():
+        return False
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+_EXCEL_SEP = re.compile(r"^\s*sep=(.)\s*$")  # Excel's « sep=; » first line, which names the separator
+
+
+def _excel_sep_line(text: str, sep: str, path: Path) -> tuple[str, int, str | None]:
+    """Remove Excel's ``sep=`` first line; returns the text, the lines removed and a note for the report."""
+    first, _, rest = text.partition("\n")
+    m = _EXCEL_SEP.match(first.rstrip("\r"))
+    if not m:
+        return text, 0, None
+    declared = m.group(1)
+    if declared != sep:
+        raise IngestError(
+            f"{path}: line 1: la ligne « {first.strip()} » (ajoutée par Excel) annonce le séparateur "
+            f"{declared!r}, la configuration dit {sep!r} : corriger `sep` pour ce fichier dans config.yaml"
+        )
+    return rest, 1, f"{path.name} : première ligne « {first.strip()} » (séparateur annoncé par Excel) reconnue et ignorée"
 
 
 def read_csv(
@@ -387,7 +435,13 @@ def read_csv(
     path = Path(path)
     if not path.is_file():
         raise IngestError(f"{path}: file not found (raw file {name!r})")
-    text, used = _decode(path.read_bytes(), encoding, path)
+    data = path.read_bytes()
+    text, used = _decode(data, encoding, path)
+    notes: list[str] = []
+    if data.startswith(UTF8_BOM) and not _is_utf8(encoding):
+        notes.append(f"{path.name} : marque d'ordre des octets UTF-8 trouvée, lu en UTF-8 (la configuration dit {encoding})")
+    text, skipped, note = _excel_sep_line(text, sep, path)
+    notes += [note] if note else []
     # The header is checked first, leniently: with a wrong separator the strict parse below could
     # fail on a quote far down the file and hide the real cause.
     first = next(csv.reader(io.StringIO(text, newline=""), delimiter=sep, quotechar='"'), None)
@@ -417,10 +471,10 @@ def read_csv(
     # Line number of each record = physical line where it starts (quoted newlines span lines).
     reader2 = csv.reader(io.StringIO(text, newline=""), delimiter=sep, quotechar='"', strict=True)
     next(reader2)
-    start = reader2.line_num + 1
+    start = reader2.line_num + 1 + skipped
     for rec in reader2:
         if not any(cell.strip() for cell in rec):
-            start = reader2.line_num + 1
+            start = reader2.line_num + 1 + skipped
             continue
         if len(rec) != len(header):
             raise IngestError(
@@ -429,9 +483,83 @@ def read_csv(
             )
         records.append(rec)
         line_numbers.append(start)
-        start = reader2.line_num + 1
+        start = reader2.line_num + 1 + skipped
     frame = pd.DataFrame(records, columns=header, dtype="string")
-    return RawTable(name=name, path=path, frame=frame, encoding=used, row_numbers=tuple(line_numbers), decimal=decimal)
+    return RawTable(name=name, path=path, frame=frame, encoding=used, row_numbers=tuple(line_numbers), decimal=decimal,
+                    notes=tuple(notes))
+
+
+def read_xlsx(
+    path: str | Path, name: str, *, sheet: str | int = 0, expected_columns: list[str] | None = None
+) -> RawTable:
+    """Read a spreadsheet (``.xlsx``) export as text, cell for cell, under the rules of :func:`read_csv`.
+
+    Read with openpyxl (values, not formulas). A number cell gives its text with
+    ``.`` as decimal mark and no ``.0`` on whole numbers (« 7 », never « 7.0 »), a
+    date cell its ISO date; blank rows are skipped; row numbers are the sheet's.
+
+    Raises
+    ------
+    IngestError
+        When the file is missing, not a workbook, the sheet is absent, or no codebook column is found.
+    """
+    import datetime as dt
+
+    import openpyxl
+
+    path = Path(path)
+    if not path.is_file():
+        raise IngestError(f"{path}: file not found (raw file {name!r})")
+    try:
+        book = openpyxl.load_workbook(path, read_only=True, data_only=True)
+    except Exception as exc:  # openpyxl raises zipfile / KeyError / its own types
+        raise IngestError(f"{path}: cannot read as XLSX (raw file {name!r}): {type(exc).__name__}: {exc}") from exc
+    try:
+        sheets = book.sheetnames
+        if isinstance(sheet, int):
+            if sheet >= len(sheets):
+                raise IngestError(f"{path}: sheet number {sheet} absent (sheets: {sheets})")
+            ws = book[sheets[sheet]]
+        elif sheet in sheets:
+            ws = book[sheet]
+        else:
+            raise IngestError(f"{path}: sheet {sheet!r} absent (sheets: {sheets})")
+
+        def text(v: object) -> str:
+            if v is None:
+                return ""
+            if isinstance(v, bool):
+                return "VRAI" if v else "FAUX"
+            if isinstance(v, float) and v.is_integer():
+                return str(int(v))
+            if isinstance(v, dt.datetime):
+                return v.date().isoformat() if v.time() == dt.time() else v.isoformat(sep=" ")
+            if isinstance(v, dt.date):
+                return v.isoformat()
+            return str(v)
+
+        rows = ws.iter_rows(values_only=True)
+        header_row = next(rows, None)
+        if not header_row or not any(c is not None for c in header_row):
+            raise IngestError(f"{path}: empty sheet (raw file {name!r})")
+        width = max(i + 1 for i, c in enumerate(header_row) if c is not None)
+        header = [text(c).strip() for c in header_row[:width]]
+        records, numbers = [], []
+        for n, row in enumerate(rows, start=2):
+            cells = [text(c) for c in row]
+            if any(c.strip() for c in cells[width:]):
+                raise IngestError(f"{path}: line {n}: a cell beyond the last titled column ({width} columns)")
+            cells = (cells + [""] * width)[:width]
+            if any(c.strip() for c in cells):
+                records.append(cells)
+                numbers.append(n)
+    finally:
+        book.close()
+    if expected_columns and not set(header) & set(expected_columns):
+        raise IngestError(f"{path}: the header {header[:4]} holds none of the codebook columns "
+                          f"({', '.join(expected_columns[:4])}, …): wrong sheet?")
+    frame = pd.DataFrame(records, columns=header, dtype="string")
+    return RawTable(name=name, path=path, frame=frame, row_numbers=tuple(numbers), decimal=".")
 
 
 def read_raw(name: str, spec: dict, expected_columns: list[str] | None = None) -> RawTable:
@@ -455,16 +583,7 @@ def read_raw(name: str, spec: dict, expected_columns: list[str] | None = None) -
             decimal=spec.get("decimal", ","), expected_columns=expected_columns,
         )
     if fmt == "xlsx":
-        path = Path(spec["path"])
-        if not path.is_file():
-            raise IngestError(f"{path}: file not found (raw file {name!r})")
-        try:
-            frame = pd.read_excel(path, sheet_name=spec.get("sheet", 0), dtype=str).astype("string")
-        except Exception as exc:
-            raise IngestError(f"{path}: cannot read as XLSX: {exc}") from exc
-        frame.columns = [str(c).strip() for c in frame.columns]
-        # cells read as text from numeric Excel cells use "." whatever the locale
-        return RawTable(name=name, path=path, frame=frame, row_numbers=tuple(range(2, len(frame) + 2)), decimal=".")
+        return read_xlsx(spec["path"], name, sheet=spec.get("sheet", 0), expected_columns=expected_columns)
     if fmt == "parquet":
         return read_parquet(spec["path"], name)
     raise IngestError(f"raw file {name!r}: unknown format {fmt!r}")

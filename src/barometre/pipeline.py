@@ -89,6 +89,9 @@ def cleaning_report(result, codebook: Codebook, edition: str, salt_origin: str, 
         counts = result.events.groupby(["column", "action", "reason"], sort=True).size()
         for (col, action, reason), n in counts.items():
             lines.append(f"| {col} | {action} | {reason} | {n} |")
+    if getattr(result, "notes", ()):
+        # What reading the exports noticed: unknown columns, labels differing from the wording, Excel's sep= line.
+        lines += ["", "## Remarques sur les exports", "", *(f"- {note}" for note in result.notes)]
     n_coll = result.respondents["collectivity_id"].nunique() if "collectivity_id" in result.respondents else 0
     lines += ["", "## Tables produites", "",
               f"- répondants : {len(result.respondents)} ({n_coll} collectivités distinctes)"]
@@ -152,7 +155,7 @@ def run_figures(edition: str, config: dict, inputs: dict[str, str], outputs: dic
 
     spec = edition_config(config, edition)
     codebook = load_codebook(inputs["codebook"])
-    registry = load_registry(inputs["registry"])
+    registry = load_registry(inputs["registry"]) if inputs.get("registry") else []  # registry: is optional
     published = load_published(inputs["published"]) if inputs.get("published") else {}
     figures = compute_figures(registry, read_processed(inputs), codebook, published,
                               config["tabulation"].get("confidence", 0.95))
@@ -190,7 +193,8 @@ def run_provenance(edition: str, config: dict, inputs: dict[str, str], outputs: 
     from barometre.provenance import build_provenance, write_provenance
 
     spec = edition_config(config, edition)
-    record = build_provenance(edition, {k: v for k, v in inputs.items() if k != "script"}, bool(spec["synthetic"]))
+    record = build_provenance(edition, {k: v for k, v in inputs.items() if k not in ("script", "checked")},
+                              bool(spec["synthetic"]))
     write_provenance(record, outputs["provenance"])
     log.info("provenance: %d input files, git %s", len(record["inputs"]), record["git"])
 

@@ -897,7 +897,7 @@ def run_render_report(edition: str, config: dict, inputs: dict[str, str], output
         cleaning_log=inputs["cleaning_log"],
         config=config,
         codebook=inputs["codebook"],
-        published=inputs["published"],
+        published=inputs.get("published") or {},
         templates_dir=_templates_dir(inputs.get("templates")),
         registry=inputs.get("registry"),
     )
