@@ -1,0 +1,128 @@
+"""Tests of barometre.design: collectivity units, design-based shares and the Rao–Scott test.
+
+Known answers: tests/reference/survey_design.R (R package ``survey``), outputs committed
+next to it; the test compares with them to 1e-6 and never needs R.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from barometre.codebook import Code, Question
+from barometre.design import (
+    Design,
+    DesignArrays,
+    collectivity_units,
+    design_interval,
+    design_of,
+    design_share,
+    rao_scott,
+)
+
+REF = Path(__file__).parent / "reference"
+DESIGNS = {
+    "clustered": Design(cluster="cluster"),
+    "weighted": Design(weight="weight"),
+    "stratified": Design(cluster="cluster", stratum="stratum", weight="weight"),
+}
+
+
+@pytest.fixture(scope="module")
+def data() -> pd.DataFrame:
+    return pd.read_csv(REF / "survey_design_data.csv")
+
+
+@pytest.mark.parametrize("name", sorted(DESIGNS))
+def test_shares_match_r_survey(data, name):
+    expected = pd.read_csv(REF / "survey_design_shares.csv")
+    expected = expected[expected["design"] == name]
+    arrays = DesignArrays.from_frame(data, DESIGNS[name])
+    for row in expected.itertuples():
+        domain = np.ones(len(data), bool) if row.group == "(all)" else (data["grp"] == row.group).to_numpy()
+        res = design_share((data["answer"] == row.answer).to_numpy(), domain, arrays)
+        assert res.n == row.n
+        assert res.share == pytest.approx(row.share, abs=1e-6)
+        assert res.se == pytest.approx(row.se, abs=1e-6)
+        assert res.deff == pytest.approx(row.deff, abs=1e-6)
+
+
+@pytest.mark.parametrize("name", sorted(DESIGNS))
+def test_rao_scott_matches_r_svychisq(data, name):
+    expected = pd.read_csv(REF / "survey_design_chisq.csv").set_index("design").loc[name]
+    arrays = DesignArrays.from_frame(data, DESIGNS[name])
+    rows = pd.factorize(data["answer"], sort=True)[0]
+    cols = pd.factorize(data["grp"], sort=True)[0]
+    res = rao_scott(rows, cols, arrays)
+    assert res.statistic == pytest.approx(expected["statistic"], abs=1e-6)
+    assert res.ndf == pytest.approx(expected["ndf"], abs=1e-6)
+    assert res.ddf == pytest.approx(expected["ddf"], abs=1e-6)
+    assert res.pvalue == pytest.approx(expected["pvalue"], abs=1e-6)
+
+
+def test_clusters_widen_the_interval():
+    # 10 clusters of 4 identical answers: the same 40 rows as 40 independent ones give a narrower interval
+    y = np.repeat([1, 0, 1, 1, 0, 1, 0, 1, 1, 1], 4)
+    frame = pd.DataFrame({"c": np.repeat(np.arange(10), 4)})
+    dom = np.ones(40, bool)
+    clustered = design_share(y, dom, DesignArrays.from_frame(frame, Design(cluster="c")))
+    simple = design_share(y, dom, DesignArrays.from_frame(frame, Design()))
+    assert clustered.deff > 3.5 and simple.deff == pytest.approx(1.0)
+    lo_c, hi_c = design_interval(clustered)
+    lo_s, hi_s = design_interval(simple)
+    assert hi_c - lo_c > hi_s - lo_s
+
+
+def test_interval_behaves_at_zero_and_hundred():
+    frame = pd.DataFrame({"c": [1, 1, 2, 2, 3]})
+    arrays = DesignArrays.from_frame(frame, Design(cluster="c"))
+    for y in (np.zeros(5), np.ones(5)):
+        share = design_share(y, np.ones(5, bool), arrays)
+        low, high = design_interval(share)
+        assert 0 <= low <= share.share <= high <= 1 and high - low > 0.2
+
+
+def _question(qid: str, harmonised: str) -> Question:
+    return Question(qid, harmonised, "respondent", "single", "?", raw="X", unit="collectivity",
+                    codes=(Code(1, "a", "A"), Code(2, "b", "B")))
+
+
+def test_collectivity_units_first_complete_and_conflicts():
+    frame = pd.DataFrame({
+        "respondent_id": ["R1", "R2", "R3", "R4", "R5"],
+        "collectivity_id": ["K1", "K1", "K2", "K2", None],
+        "kind": [None, "A", "A", "B", "A"],
+        "size": ["A", "A", "A", "A", None],
+    })
+    qs = [_question("Q01", "kind"), _question("Q02", "size")]
+    units = collectivity_units(frame, qs)
+    # K1: R2 answered both attributes (R1 only one) → R2; K2: both complete → the first, R3; R5 has no collectivity
+    assert units.frame["respondent_id"].tolist() == ["R2", "R3", "R5"]
+    assert (units.n_rows, units.n_collectivities) == (5, 3)
+    assert units.conflicts[["collectivity_id", "question_id", "values", "kept_value"]].values.tolist() == [
+        ["K2", "Q01", "A | B", "A"]]
+    assert "5 répondants, 3 collectivités" in units.summary()
+
+
+def test_design_of_reads_the_config():
+    cfg = {"design": {"levels": {"tool": {"cluster": "respondent_id"}}}, "tabulation": {"weight": None}}
+    assert design_of(cfg, "tool") == Design(cluster="respondent_id")
+    assert design_of(cfg, "respondent").is_simple
+
+
+def test_r_script_reproduces_the_committed_answers(tmp_path):
+    import shutil
+    import subprocess
+
+    if shutil.which("Rscript") is None:
+        pytest.skip("Rscript absent (Debian r-base-core r-cran-survey): the committed R outputs are used as they are")
+    run = subprocess.run(["Rscript", str(REF / "survey_design.R"), str(tmp_path)], cwd=REF.parents[1],
+                         capture_output=True, text=True)
+    if run.returncode != 0 and "survey" in run.stderr and "there is no package" in run.stderr:
+        pytest.skip("R package survey absent (Debian r-cran-survey)")
+    assert run.returncode == 0, run.stderr
+    for name in ("survey_design_shares.csv", "survey_design_chisq.csv"):
+        fresh, committed = pd.read_csv(tmp_path / name), pd.read_csv(REF / name)
+        pd.testing.assert_frame_equal(fresh, committed, rtol=0, atol=1e-9)
