@@ -5,7 +5,7 @@ rule tabulate:
         tools="data/processed/{edition}/tools.parquet",
         bp="data/processed/{edition}/bp_inventory.parquet",
         codebook=codebook_of,
-        code=package_code("tabulate", "stats", "disclosure", "workbook", "codebook"),
+        code=package_code("tabulate", "stats", "disclosure", "workbook", "codebook", "design", "comparisons"),
         script="scripts/tabulate.py",
     output:
         tables=directory("results/{edition}/tables"),
@@ -13,6 +13,8 @@ rule tabulate:
     params:
         tabulation=config["tabulation"],
         disclosure=config["disclosure"],
+        design=config.get("design", {}),
+        comparisons=config.get("comparisons", {}),
     log:
         "logs/{edition}/tabulate.log",
     resources:
