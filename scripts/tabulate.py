@@ -10,4 +10,5 @@ with logging_to(snakemake.log[0]):  # noqa: F821 - injected by Snakemake
         disclosure=snakemake.params.disclosure,  # noqa: F821
         design=snakemake.params.design,  # noqa: F821
         comparisons=snakemake.params.comparisons,  # noqa: F821
+        calibration=snakemake.params.calibration,  # noqa: F821
     )

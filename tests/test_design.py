@@ -126,3 +126,24 @@ def test_r_script_reproduces_the_committed_answers(tmp_path):
     for name in ("survey_design_shares.csv", "survey_design_chisq.csv"):
         fresh, committed = pd.read_csv(tmp_path / name), pd.read_csv(REF / name)
         pd.testing.assert_frame_equal(fresh, committed, rtol=0, atol=1e-9)
+
+
+def test_design_summary_states_the_sample_the_units_and_the_clusters():
+    from barometre.codebook import Codebook
+    from barometre.design import design_summary
+
+    frames = {
+        "respondent": pd.DataFrame({"respondent_id": ["R1", "R2", "R3"], "collectivity_id": ["K1", "K1", "K2"],
+                                    "kind": ["A", "B", "A"], "size": ["A", "A", "B"]}),
+        "tool": pd.DataFrame({"tool_id": ["T1", "T2", "T3"], "respondent_id": ["R1", "R1", "R3"]}),
+    }
+    cb = Codebook("t", "t", (_question("Q01", "kind"), _question("Q02", "size")), {}, {})
+    config = {"design": {"levels": {"tool": {"cluster": "respondent_id"}}}}
+    cells = pd.DataFrame({"deff": [0.9, 1.2, np.nan, 1.5]})
+    text = design_summary(config, frames, codebook=cb, cells=cells)
+    assert "auto-sélectionné" in text and "indicatifs" in text
+    assert "2 collectivités pour 3 répondants" in text and "réponses divergentes : 1 collectivité)" in text
+    assert "grappes = répondants (2 grappes pour 3 outils)" in text
+    assert "Répondants : traités comme un échantillon aléatoire simple" in text
+    assert "médiane 1,20 (de 0,90 à 1,50)" in text and "Holm" in text
+    assert "_" not in text  # no identifier shown to a reader

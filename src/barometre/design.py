@@ -515,3 +515,86 @@ def design_tables(
                     res.test, res.statistic, res.pvalue, res.n, np.nan]
                 tests.loc[ti, "df"] = pd.NA
     return cells, tests
+
+
+# --------------------------------------------------------------------------- technical note
+
+_LEVEL_WORDS = {"respondent": ("répondants", "répondant"), "tool": ("outils", "outil"), "bp": ("territoires", "territoire")}
+_CLUSTER_WORDS = {"collectivity_id": "collectivités", "respondent_id": "répondants"}
+
+
+def design_summary(
+    config: Mapping,
+    frames: Mapping[str, pd.DataFrame],
+    *,
+    codebook: Codebook | None = None,
+    cells: pd.DataFrame | None = None,
+    calibration=None,
+) -> str:
+    """The survey design in French, for the technical note.
+
+    Parameters
+    ----------
+    config
+        The project configuration (sections ``design``, ``tabulation``, ``comparisons``).
+    frames
+        Processed frames by level (``respondent``, ``tool``, ``bp``).
+    codebook
+        The edition's codebook (its collectivity attributes); optional.
+    cells
+        The edition's ``cells.csv`` (its ``deff`` column gives the design effects); optional.
+    calibration
+        A :class:`barometre.calibration.CalibrationResult`, when the edition is calibrated.
+    """
+    from barometre import fr
+    from barometre.comparisons import ADJUST_METHODS, settings
+
+    parts = ["Échantillon auto-sélectionné : les collectivités ont choisi de répondre. Les intervalles de confiance "
+             "et les tests ne décrivent que la variation d'échantillonnage sous le plan déclaré ci-dessous ; ils sont "
+             "indicatifs et ne valent pas généralisation à l'ensemble des collectivités."]
+    resp = frames.get("respondent")
+    if codebook is not None and resp is not None and len(resp):
+        attrs = collectivity_questions(codebook)
+        if attrs:
+            coll = (config.get("design") or {}).get("collectivity") or {}
+            units = collectivity_units(resp, attrs, **coll)
+            n_conf = units.conflicts["collectivity_id"].nunique() if len(units.conflicts) else 0
+            parts.append(
+                f"Unités : les attributs de la collectivité ({', '.join(q.id for q in attrs)}) sont comptés une fois par "
+                f"collectivité, soit {fr.format_number(units.n_collectivities)} collectivités pour "
+                f"{fr.format_number(units.n_rows)} répondants ; quand une collectivité a plusieurs répondants, la "
+                f"première réponse complète est retenue (réponses divergentes : {fr.format_number(n_conf)} "
+                f"collectivité{'s' if n_conf > 1 else ''}).")
+    for level, frame in frames.items():
+        if frame is None or not len(frame):
+            continue
+        d = design_of(config, level)
+        plural, _ = _LEVEL_WORDS.get(level, (level, level))
+        if d.is_simple:
+            parts.append(f"{plural.capitalize()} : traités comme un échantillon aléatoire simple, sans pondération ; "
+                         "tests exacts ou par permutation quand les effectifs sont faibles.")
+            continue
+        bits = []
+        if d.cluster and d.cluster in frame.columns:
+            bits.append(f"grappes = {_CLUSTER_WORDS.get(d.cluster, d.cluster)} ({fr.format_number(frame[d.cluster].nunique())} "
+                        f"grappes pour {fr.format_number(len(frame))} {plural})")
+        if d.stratum:
+            bits.append(f"{fr.format_number(frame[d.stratum].nunique())} strates" if d.stratum in frame.columns else "strates")
+        if d.weight:
+            bits.append("pondération par calage" if calibration is not None else "pondération fournie avec les données")
+        parts.append(f"{plural.capitalize()} : " + ", ".join(bits) + ".")
+    parts.append("Méthode : parts et variances par linéarisation de Taylor (grappes tirées avec remise), intervalle "
+                 "de Wilson sur la base effective du plan, qui reste dans [0\u202f%\u202f; 100\u202f%] ; tests du khi2 corrigés de "
+                 "Rao-Scott (statistique F) pour les tableaux en grappes ou pondérés ; moyennes : intervalle de Student.")
+    if cells is not None and "deff" in cells.columns:
+        deff = pd.to_numeric(cells["deff"], errors="coerce")
+        deff = deff[np.isfinite(deff)]
+        if len(deff):
+            parts.append(f"Effets de plan des parts : médiane {fr.format_decimal(float(deff.median()), 2)} "
+                         f"(de {fr.format_decimal(float(deff.min()), 2)} à {fr.format_decimal(float(deff.max()), 2)}).")
+    if calibration is not None:
+        parts.append(calibration.summary())
+    opts = settings(config)
+    parts.append(f"Comparaisons : tests globaux et comparaisons de colonnes corrigés pour la multiplicité "
+                 f"(méthode de {ADJUST_METHODS[opts['adjust']][1]}, seuil de {fr.format_percent(100 * float(opts['alpha']), 0)}).")
+    return "\n\n".join(parts)

@@ -146,6 +146,17 @@ def read_processed(inputs: dict[str, str]) -> dict[str, pd.DataFrame]:
     }
 
 
+def _calibrated(frames: dict[str, pd.DataFrame], calibration: dict | None):
+    """Frames with the calibrated weight when the edition is calibrated (config ``calibration.<edition>``)."""
+    if not calibration:
+        return frames, None
+    from barometre.calibration import calibrate_frames
+
+    frames, result = calibrate_frames(frames, calibration)
+    log.info("%s", result.summary())
+    return frames, result
+
+
 def run_figures(edition: str, config: dict, inputs: dict[str, str], outputs: dict[str, str]) -> None:
     """Rule ``compute_figures``: registry + processed tables → ``figures.csv``."""
     from barometre.figures import compute_figures, figures_frame, load_published, load_registry
@@ -154,8 +165,12 @@ def run_figures(edition: str, config: dict, inputs: dict[str, str], outputs: dic
     codebook = load_codebook(inputs["codebook"])
     registry = load_registry(inputs["registry"])
     published = load_published(inputs["published"]) if inputs.get("published") else {}
-    figures = compute_figures(registry, read_processed(inputs), codebook, published,
-                              config["tabulation"].get("confidence", 0.95), weight=config["tabulation"].get("weight"))
+    from barometre.calibration import edition_weight
+
+    calibration = (config.get("calibration") or {}).get(edition)
+    frames, _ = _calibrated(read_processed(inputs), calibration)
+    figures = compute_figures(registry, frames, codebook, published, config["tabulation"].get("confidence", 0.95),
+                              weight=edition_weight(config["tabulation"], calibration))
     table = figures_frame(figures)
     table.insert(0, "edition", edition)
     table.insert(1, "synthetic", bool(spec["synthetic"]))
@@ -200,7 +215,7 @@ LEVEL_FRAMES = {"respondent": "respondents", "tool": "tools", "bp": "bp"}
 
 
 def run_tabulate(edition: str, inputs: dict[str, str], outputs: dict[str, str], *, tabulation: dict, disclosure: dict,
-                 design: dict | None = None, comparisons: dict | None = None) -> None:
+                 design: dict | None = None, comparisons: dict | None = None, calibration: dict | None = None) -> None:
     """Rule ``tabulate``: every question × each dimension → tidy CSVs, tests, workbook.
 
     Rare dimension values (fewer than ``disclosure.min_cell`` rows, e.g. « Service de
@@ -208,6 +223,7 @@ def run_tabulate(edition: str, inputs: dict[str, str], outputs: dict[str, str], 
     suppression hide every cell that could reveal fewer than ``min_cell`` respondents.
     """
     from barometre import comparisons as cmp
+    from barometre.calibration import edition_weight
     from barometre.design import COLLECTIVITY, Design, collectivity_units, design_of, design_tables
     from barometre.disclosure import apply_disclosure, check_disclosure, merge_small_categories, publishable
     from barometre.tabulate import tabulate_level
@@ -215,9 +231,11 @@ def run_tabulate(edition: str, inputs: dict[str, str], outputs: dict[str, str], 
 
     codebook = load_codebook(inputs["codebook"])
     processed = read_processed(inputs)
+    processed, calibrated = _calibrated(processed, calibration)
+    weight = edition_weight(tabulation, calibration)
     min_cell = int(disclosure["min_cell"])
     dimensions = tabulation["dimensions"]
-    options = dict(weight=tabulation.get("weight"), confidence=tabulation.get("confidence", 0.95),
+    options = dict(weight=weight, confidence=tabulation.get("confidence", 0.95),
                    min_expected=tabulation.get("min_expected_chi2", 5),
                    permutations=tabulation.get("permutations", 9999), seed=tabulation.get("seed"))
     cells_parts, test_parts, conflicts = [], [], []
@@ -250,7 +268,9 @@ def run_tabulate(edition: str, inputs: dict[str, str], outputs: dict[str, str], 
         # collectivity, crossed only with the dimensions that are collectivity attributes too.
         per_coll = [q for q in questions if q.tabulation_unit == COLLECTIVITY]
         plain = [q for q in questions if q.tabulation_unit != COLLECTIVITY]
-        level_design = design_of({"design": design or {}, "tabulation": tabulation}, level)
+        # a weight exists on the calibrated levels only (respondents and their tools, not the BP inventory)
+        options["weight"] = weight if weight in frame.columns else None
+        level_design = design_of({"design": design or {}, "tabulation": {"weight": options["weight"]}}, level)
         groups = [(merged(frame), [q for q in plain if q.harmonised not in dims], dims, level_design)]
         groups += [(merged(frame, keep=q.harmonised), [q], dims, level_design) for q in plain if q.harmonised in dims]
         if per_coll:
@@ -276,6 +296,9 @@ def run_tabulate(edition: str, inputs: dict[str, str], outputs: dict[str, str], 
 
     result_cells = in_order(pd.concat([c for c in cells_parts if len(c)], ignore_index=True))
     result_tests = in_order(pd.concat([t for t in test_parts if len(t)], ignore_index=True))
+    if "unweighted_count" in result_cells.columns:  # unweighted levels of a weighted edition: counts are respondents
+        result_cells["unweighted_count"] = result_cells["unweighted_count"].fillna(result_cells["count"])
+        result_cells["unweighted_base"] = result_cells["unweighted_base"].fillna(result_cells["base"])
     result_cells = cmp.add_letters(result_cells, {"comparisons": comparisons or {}},
                                    confidence=tabulation.get("confidence", 0.95))
     result_tests = cmp.adjust_tests(result_tests, {"comparisons": comparisons or {}})
@@ -290,6 +313,8 @@ def run_tabulate(edition: str, inputs: dict[str, str], outputs: dict[str, str], 
     public.insert(0, "edition", edition)
     write_csv(public, out / "cells.csv")
     write_csv(result_tests, out / "tests.csv")
+    if calibrated is not None:
+        write_csv(calibrated.margins, out / "calibration.csv")
     if conflicts:  # answers that differ between respondents of one collectivity (cleaning report, technical note)
         write_csv(pd.concat(conflicts, ignore_index=True), out / "collectivity_conflicts.csv")
     for qid, group in public.groupby("question_id", sort=True):

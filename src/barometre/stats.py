@@ -31,13 +31,9 @@ NOT_APPLICABLE = "non applicable"
 #: Default seed of the permutation tests (end of the 2017 fieldwork).
 DEFAULT_SEED = 20171006
 
-_PERMUTATION_BATCH = 1000
-#: Above this many respondents in a table, random tables are drawn directly with fixed margins
-#: (Patefield's algorithm, :func:`scipy.stats.random_table`): same null distribution, but a cost
-#: that no longer grows with the number of respondents (9 999 permutations of 10 000 labels take
-#: seconds per test, and 1 000 copies of a million labels would need 8 GB at once). At or below
-#: it, the labels are permuted as before, so the p-values of the editions so far (at most
-#: 202 respondents) are unchanged.
+#: Kept for readers of older results: the permutation test now draws random tables with fixed
+#: margins at any size (:class:`scipy.stats.MonteCarloMethod`), whose cost does not grow with
+#: the number of respondents.
 PERMUTATION_DIRECT_ABOVE = 1_000
 
 
@@ -260,52 +256,6 @@ class AssociationTest:
         return cls(NOT_APPLICABLE, float("nan"), None, float("nan"), int(n), float("nan"))
 
 
-def _chi2_statistic(table: np.ndarray, expected: np.ndarray) -> float:
-    return float(np.sum((table - expected) ** 2 / expected))
-
-
-def _permutation_pvalue(
-    table: np.ndarray, expected: np.ndarray, observed: float, permutations: int, seed: int | None
-) -> float:
-    """Monte-Carlo p-value of the χ² statistic, margins fixed (columns permuted).
-
-    Up to :data:`PERMUTATION_DIRECT_ABOVE` respondents, each draw permutes the
-    column labels of the respondents; above, each draw is a random table with the
-    same margins (Patefield), whose distribution is the same.
-    """
-    r, c = table.shape
-    counts = table.astype(np.int64)
-    if counts.sum() > PERMUTATION_DIRECT_ABOVE:
-        from scipy.stats import random_table
-
-        rng = np.random.default_rng(seed)
-        sampler = random_table(counts.sum(axis=1), counts.sum(axis=0), seed=rng)
-        tol = 1e-9 * max(1.0, observed)
-        exceed = done = 0
-        while done < permutations:
-            b = min(_PERMUTATION_BATCH, permutations - done)
-            tabs = sampler.rvs(size=b, method="patefield")
-            stats = np.sum((tabs - expected) ** 2 / expected, axis=(1, 2))
-            exceed += int(np.count_nonzero(stats >= observed - tol))
-            done += b
-        return (exceed + 1) / (permutations + 1)
-    rows = np.repeat(np.arange(r), counts.sum(axis=1))
-    cols = np.repeat(np.arange(c), counts.sum(axis=0))
-    rng = np.random.default_rng(seed)
-    tol = 1e-9 * max(1.0, observed)
-    exceed = 0
-    done = 0
-    while done < permutations:
-        b = min(_PERMUTATION_BATCH, permutations - done)
-        perm = rng.permuted(np.broadcast_to(cols, (b, cols.size)), axis=1)
-        idx = np.arange(b)[:, None] * (r * c) + rows[None, :] * c + perm
-        tabs = np.bincount(idx.ravel(), minlength=b * r * c).reshape(b, r, c)
-        stats = np.sum((tabs - expected) ** 2 / expected, axis=(1, 2))
-        exceed += int(np.count_nonzero(stats >= observed - tol))
-        done += b
-    return (exceed + 1) / (permutations + 1)
-
-
 def association_test(
     table: ArrayLike,
     *,
@@ -322,11 +272,10 @@ def association_test(
       continuity correction (``scipy.stats.chi2_contingency(correction=False)``);
     * otherwise, a 2×2 table → Fisher's exact test (two-sided);
     * otherwise → a Monte-Carlo permutation test of the χ² statistic with both
-      margins fixed, ``permutations`` draws from ``numpy.random.default_rng(seed)``,
-      p = (1 + #{χ²* ≥ χ²}) / (1 + permutations). Above
-      :data:`PERMUTATION_DIRECT_ABOVE` respondents the random tables are drawn
-      directly (Patefield) instead of permuting every respondent: constant cost
-      and memory whatever the size of the survey.
+      margins fixed: ``scipy.stats.chi2_contingency(method=MonteCarloMethod(...))``,
+      ``permutations`` random tables from ``numpy.random.default_rng(seed)``,
+      p = (1 + #{χ²* ≥ χ²}) / (1 + permutations); constant cost and memory
+      whatever the size of the survey.
 
     Parameters
     ----------
@@ -366,10 +315,9 @@ def association_test(
     ti = ti[ti.sum(axis=1) > 0][:, ti.sum(axis=0) > 0]
     if ti.shape[0] < 2 or ti.shape[1] < 2:
         return AssociationTest.not_applicable(int(ti.sum()))
-    exp_i = np.outer(ti.sum(axis=1), ti.sum(axis=0)) / ti.sum()
-    observed = _chi2_statistic(ti, exp_i)
-    p = _permutation_pvalue(ti, exp_i, observed, permutations, seed)
-    return AssociationTest(PERMUTATION, observed, None, float(p), int(ti.sum()), min_exp)
+    method = _sps.MonteCarloMethod(n_resamples=permutations, rng=np.random.default_rng(seed))
+    res = _sps.chi2_contingency(ti, correction=False, method=method)
+    return AssociationTest(PERMUTATION, float(res.statistic), None, float(res.pvalue), int(ti.sum()), min_exp)
 
 
 def kruskal_test(values: np.ndarray, groups: np.ndarray, n_groups: int) -> AssociationTest:
