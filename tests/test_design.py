@@ -123,7 +123,7 @@ def test_r_script_reproduces_the_committed_answers(tmp_path):
     if run.returncode != 0 and "survey" in run.stderr and "there is no package" in run.stderr:
         pytest.skip("R package survey absent (Debian r-cran-survey)")
     assert run.returncode == 0, run.stderr
-    for name in ("survey_design_shares.csv", "survey_design_chisq.csv"):
+    for name in ("survey_design_shares.csv", "survey_design_chisq.csv", "survey_design_trend.csv"):
         fresh, committed = pd.read_csv(tmp_path / name), pd.read_csv(REF / name)
         pd.testing.assert_frame_equal(fresh, committed, rtol=0, atol=1e-9)
 
@@ -147,3 +147,35 @@ def test_design_summary_states_the_sample_the_units_and_the_clusters():
     assert "Répondants : traités comme un échantillon aléatoire simple" in text
     assert "médiane 1,20 (de 0,90 à 1,50)" in text and "Holm" in text
     assert "_" not in text  # no identifier shown to a reader
+
+
+@pytest.mark.parametrize("name", sorted(DESIGNS))
+def test_trend_test_matches_r_svyglm_regtermtest(data, name):
+    from barometre.design import design_trend
+
+    expected = pd.read_csv(REF / "survey_design_trend.csv").set_index("design").loc[name]
+    arrays = DesignArrays.from_frame(data, DESIGNS[name])
+    scores = data["answer"].map({"x": 1, "y": 2, "z": 3}).to_numpy(dtype=float)
+    res = design_trend(scores, pd.factorize(data["grp"], sort=True)[0], arrays)
+    assert res.statistic == pytest.approx(expected["statistic"], abs=1e-6)
+    assert (res.ndf, res.ddf) == (expected["ndf"], expected["ddf"])
+    assert res.pvalue == pytest.approx(expected["pvalue"], abs=1e-6)
+
+
+def test_singleton_clusters_keep_the_simple_designs_exact_tests():
+    from barometre.codebook import Codebook
+    from barometre.design import design_tables
+    from barometre.tabulate import tabulate_level
+
+    q = Question("Q05", "opinion", "respondent", "single", "?", raw="X", codes=(Code(1, "a", "A"), Code(2, "b", "B")))
+    frame = pd.DataFrame({"collectivity_id": [f"K{i}" for i in range(8)],
+                          "opinion": pd.Categorical(list("AABBABAB"), categories=q.labels()),
+                          "kind": list("xxxxyyyy")})
+    cb = Codebook("t", "t", (q,), {}, {})
+    res = tabulate_level(frame, [q], ["kind"], codebook=cb)
+    cells, tests = design_tables(res.cells, res.tests, frame, [q], Design(cluster="collectivity_id"), codebook=cb)
+    pd.testing.assert_frame_equal(tests, res.tests)
+    assert tests["test"].iloc[0] == "test exact de Fisher"
+    clustered = frame.assign(collectivity_id=list("KKLLMMNN"))
+    _, tests2 = design_tables(res.cells, res.tests, clustered, [q], Design(cluster="collectivity_id"), codebook=cb)
+    assert "Rao-Scott" in tests2["test"].iloc[0]

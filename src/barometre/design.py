@@ -365,6 +365,41 @@ def rao_scott(rows: ArrayLike, cols: ArrayLike, arrays: DesignArrays) -> RaoScot
     return RaoScottTest(RAO_SCOTT, pearson, f, d0, d0 * nu, p, tr / ((nr - 1) * (nc - 1)), n)
 
 
+DESIGN_TREND = "test de tendance (scores moyens, Wald sur le plan)"
+
+
+def design_trend(scores: ArrayLike, groups: ArrayLike, arrays: DesignArrays) -> RaoScottTest:
+    """Design-based test for trend: Wald F test that the mean score is the same in every group.
+
+    As R ``regTermTest(svyglm(score ~ group, design), ~group)``: group means and
+    their Taylor covariance, Wald X² of the contrasts, ``F = X² / (G − 1)`` on
+    (G − 1, ν + 1 − G) degrees of freedom. Rows with a missing score (NaN) or a
+    negative group code are left out. Returned in a :class:`RaoScottTest`
+    (``pearson`` holds the Wald X², ``mean_deff`` is NaN).
+    """
+    y = np.asarray(scores, dtype=float)
+    g = np.asarray(groups, dtype=np.int64)
+    ok = np.isfinite(y) & (g >= 0)
+    y, arrays = y[ok], arrays.subset(ok)
+    _, g = np.unique(g[ok], return_inverse=True)
+    k = int(g.max(initial=-1)) + 1
+    nan = float("nan")
+    if k < 2 or y.size == 0 or np.ptp(y) == 0:
+        return RaoScottTest(DESIGN_TREND, nan, nan, nan, nan, nan, nan, int(y.size))
+    w = arrays.weight
+    onehot = (g[:, None] == np.arange(k)).astype(float)
+    wg = (w[:, None] * onehot).sum(axis=0)
+    means = (w[:, None] * onehot * y[:, None]).sum(axis=0) / wg
+    scores_z = w[:, None] * onehot * (y[:, None] - means) / wg
+    v = _cluster_totals_variance(scores_z, arrays)
+    c = np.hstack([np.eye(k - 1), -np.ones((k - 1, 1))])
+    diff = c @ means
+    wald = float(diff @ np.linalg.solve(c @ v @ c.T, diff))
+    ndf, ddf = k - 1, arrays.degrees_of_freedom + 1 - k
+    f = wald / ndf
+    return RaoScottTest(DESIGN_TREND, wald, f, float(ndf), float(ddf), float(_sps.f.sf(f, ndf, ddf)), nan, int(y.size))
+
+
 # --------------------------------------------------------------------------- tables under the design
 
 
@@ -447,8 +482,9 @@ def design_tables(
 
     Adds ``deff`` (design effect of each share cell, ``NaN`` elsewhere) and replaces
     ``ci_low`` / ``ci_high`` of the shares by the Wilson interval on the design
-    effective base (:func:`design_interval`); the tests of the single, ordinal, band,
-    multiple and ranking tables become Rao–Scott tests (:func:`rao_scott`). Means,
+    effective base (:func:`design_interval`); the tests of the single, multiple and
+    ranking tables become Rao–Scott tests (:func:`rao_scott`), those of ordinal and band
+    tables design-based tests for trend (:func:`design_trend`). Means,
     medians and mean ranks keep their Student intervals and rank tests.
     """
     from barometre.tabulate import filter_mask
@@ -456,6 +492,9 @@ def design_tables(
     cells = cells.copy()
     if "deff" not in cells.columns:
         cells["deff"] = np.nan
+    if (design.cluster and design.stratum is None and design.weight is None and design.cluster in frame.columns
+            and not frame[design.cluster].duplicated().any()):
+        design = Design()  # every cluster a single row, no weight: the simple design and its exact tests
     if design.is_simple or cells.empty:
         return cells, tests
     tests = tests.copy()
@@ -508,7 +547,10 @@ def design_tables(
                     rows = defs["first_share"][3]
                 else:
                     continue
-                res = rao_scott(rows, gcodes, arrays)
+                if q.type in ("ordinal", "band"):  # ordered answers: a test for trend, as the simple design
+                    res = design_trend(np.where(rows >= 0, rows + 1.0, np.nan), gcodes, arrays)
+                else:
+                    res = rao_scott(rows, gcodes, arrays)
                 if not np.isfinite(res.pvalue):
                     continue  # a degenerate table stays « non applicable »
                 tests.loc[ti, ["test", "statistic", "pvalue", "n", "min_expected"]] = [

@@ -55,12 +55,15 @@ effective base, and two more columns, ``unweighted_count`` and
 Tests of association (one per question × dimension, on the dimension columns
 only, « Ensemble » excluded):
 
-* single/ordinal/band: substantive answers × dimension (NSP excluded), key ``"all"``;
+* single: substantive answers × dimension (NSP excluded), key ``"all"``;
+* ordinal/band: the same table, tested for trend (mean score of the ordered
+  answers across the dimension, :func:`barometre.stats.trend_test`), key ``"all"``;
 * multiple: one 2 × k test per option (selected / not selected among the rows
   that answered × dimension), key = option key; no multiplicity correction;
 * ranking: the item ranked first × dimension, key ``"first"``;
-* numeric: Kruskal-Wallis across the dimension values, key ``"all"``
-  (« non applicable » when weighted).
+* numeric: Kruskal-Wallis across the dimension values with at least
+  :data:`barometre.stats.MIN_RANK_GROUP` values, key ``"all"`` (« non applicable »
+  when weighted).
 
 Weighted tables are tested after rescaling them to their Kish effective base
 (a first-order design-effect correction), see :func:`barometre.stats.association_test`.
@@ -87,6 +90,7 @@ from barometre.stats import (
     grouped_moments,
     kruskal_test,
     t_interval,
+    trend_test,
     wilson_interval,
 )
 
@@ -427,7 +431,9 @@ def _categorical(
     tests: dict[str, AssociationTest] = {}
     if test_kw is not None:
         table = _rescale(cnt[:n_sub], None if wv is None else wv[a < n_sub])
-        tests["all"] = association_test(table, **test_kw)
+        # ordered answers (ordinal, band): a test for trend of the mean score, not a nominal χ²
+        test = trend_test if q.type in ("ordinal", "band") else association_test
+        tests["all"] = test(table, **test_kw)
     return blocks, tests
 
 

@@ -3,7 +3,8 @@
 #   Rscript tests/reference/survey_design.R [output directory]
 #
 # reads tests/reference/survey_design_data.csv (88 rows in 40 clusters, 2 strata, weights)
-# and writes tests/reference/survey_design_shares.csv and survey_design_chisq.csv, which
+# and writes tests/reference/survey_design_shares.csv, survey_design_chisq.csv and
+# survey_design_trend.csv, which
 # tests/test_design.py compares with the Python values to 1e-6. R is needed only to
 # regenerate these files; the test reads the committed outputs.
 suppressPackageStartupMessages(library(survey))
@@ -47,4 +48,16 @@ for (name in names(designs)) {
   )
 }
 write.csv(do.call(rbind, chisq), file.path(out, "survey_design_chisq.csv"), row.names = FALSE)
+# test for trend of an ordered answer across groups: Wald test of equal mean scores
+trend <- list()
+d$score <- match(d$answer, c("x", "y", "z"))
+for (name in names(designs)) {
+  des <- update(designs[[name]], score = match(answer, c("x", "y", "z")))
+  m <- svyglm(score ~ grp, des)
+  t <- regTermTest(m, ~grp)
+  trend[[length(trend) + 1]] <- data.frame(
+    design = name, statistic = unname(t$Ftest), ndf = unname(t$df), ddf = unname(t$ddf), pvalue = unname(t$p)
+  )
+}
+write.csv(do.call(rbind, trend), file.path(out, "survey_design_trend.csv"), row.names = FALSE)
 cat("R", R.version$major, ".", R.version$minor, " survey ", as.character(packageVersion("survey")), "\n", sep = "")
