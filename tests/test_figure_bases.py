@@ -80,3 +80,19 @@ def test_weighted_edition_figures_use_the_weights(frames):
     assert r["value"] == pytest.approx(60)
     assert "pondéré" in r["base_rule"]
     assert r["ci_low"] < 60 < r["ci_high"]
+
+
+def test_explanation_names_the_unit_and_counts_the_collectivities(frames):
+    from dataclasses import asdict
+
+    from barometre.figures import compute_figures, explanation, units_note
+
+    spec = {"id": "X", "unit": "collectivities", "measure": "share", "question": "pop", "keys": ["big"],
+            "base": "answered", "definition": "d"}
+    fig = compute_figures([spec], frames, CB, {})[0]
+    note = units_note(frames, CB, "collectivities")
+    assert note.startswith("3 collectivités distinctes pour 5 répondants")
+    assert note.endswith("d'une même collectivité : 1")  # c3: r4 says Petite, r5 Grande
+    lines = dict(explanation(asdict(fig), spec, CB, pd.DataFrame(columns=["action", "reason", "column"]),
+                            tool_blocks=None, units_note=note))
+    assert lines["Unité"].startswith("collectivités (une ligne par collectivité") and note in lines["Unité"]

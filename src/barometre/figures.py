@@ -457,7 +457,7 @@ def _treatments(exclusions: pd.DataFrame, question) -> list[tuple[str, str]]:
 
 def explanation(
     figure: Mapping, entry: Mapping, codebook, exclusions: pd.DataFrame, *, tool_blocks: int | None,
-    compact_blocks: bool = False, with_exclusions: bool = True,
+    compact_blocks: bool = False, with_exclusions: bool = True, units_note: str = "",
 ) -> list[tuple[str, str]]:
     """How one figure is computed, as (label, text) lines in French: what ``explain`` prints.
 
@@ -479,6 +479,9 @@ def explanation(
     with_exclusions
         Include the exclusions of the cleaning (the same for every figure: the report's
         appendix says them once, with :func:`exclusions_summary`).
+    units_note
+        What the unit counts, e.g. « 98 collectivités distinctes pour 121 répondants »
+        (:func:`units_note`); the unit is named even without it.
     """
     from barometre import fr
 
@@ -497,6 +500,9 @@ def explanation(
             lines.append(("Filtre du questionnaire", f"posée seulement si {q.filter.question} ∈ {list(q.filter.keys)}"))
     elif entry.get("variable"):
         lines.append(("Variable", str(entry["variable"])))
+    unit = str(figure.get("unit", ""))
+    unit_text = UNIT_WORDS.get(unit, UNIT_LABELS.get(unit, unit))
+    lines.append(("Unité", unit_text + (f" — {units_note}" if units_note else "")))
     if entry.get("filter"):
         lines.append(("Restriction", f"{entry['filter']['question']} ∈ {entry['filter']['keys']}"))
     summary = exclusions_summary(exclusions) if with_exclusions else ""
@@ -533,6 +539,35 @@ def explanation(
     else:
         lines.append(("Statut", STATUS_LABELS.get(status, status)))
     return lines
+
+
+#: What each unit counts, in French (``explain``, the report's appendix).
+UNIT_WORDS = {
+    "respondents": "répondants (une ligne par questionnaire rempli)",
+    "collectivities": ("collectivités (une ligne par collectivité : quand elle a plusieurs répondants, "
+                       "la première réponse complète aux questions sur la collectivité)"),
+    "tools": "outils décrits (une ligne par outil ; plusieurs outils par répondant)",
+    "bp": "territoires à budget participatif (inventaire)",
+}
+
+
+def units_note(frames: Mapping[str, pd.DataFrame], codebook: Codebook, unit: str) -> str:
+    """How many units a figure's unit holds, in French (« 98 collectivités distinctes pour 121 répondants »)."""
+    from barometre import fr
+
+    if unit == "collectivities":
+        from barometre.design import collectivity_questions, collectivity_units
+
+        u = collectivity_units(frames["respondents"], collectivity_questions(codebook))
+        n_conf = u.conflicts["collectivity_id"].nunique() if len(u.conflicts) else 0
+        return (f"{fr.format_number(u.n_collectivities)} collectivités distinctes pour {fr.format_number(u.n_rows)} "
+                f"répondants ; réponses divergentes entre répondants d'une même collectivité : {fr.format_number(n_conf)}")
+    frame = frames.get(UNITS.get(unit, unit))
+    if frame is None:
+        return ""
+    if unit == "tools" and "respondent_id" in frame.columns:
+        return f"{fr.format_number(len(frame))} outils décrits par {fr.format_number(frame['respondent_id'].nunique())} répondants"
+    return f"{fr.format_number(len(frame))} {UNIT_LABELS.get(unit, unit)}"
 
 
 #: What a figure's status says, in French (``explain``, the report's appendix).
