@@ -92,3 +92,26 @@ def test_rule_text_is_french_and_names_the_method():
     assert "« A » sous la colonne B" in rule_text({})
     with pytest.raises(ValueError):
         rule_text({"comparisons": {"adjust": "bonferroni"}})
+
+
+def test_significance_words_follow_the_adjusted_test():
+    from barometre.comparisons import significance_words
+
+    tests = adjust_tests(pd.DataFrame({"question_id": ["Q1", "Q2", "Q3"], "dimension": ["type"] * 3,
+                                       "answer_key": ["all"] * 3, "pvalue": [0.001, 0.03, 0.04]}))
+    assert significance_words(tests, "Q1", "type").startswith("significative (p ajustée = 0,003, correction de Holm)")
+    # p = 0.03 is below 5 % before the correction, not after: the narrative may not call it significant
+    assert significance_words(tests, "Q2", "type").startswith("non significative après correction")
+    assert significance_words(tests, "Q9", "type") == "non testée"
+
+
+def test_templates_never_write_significant_themselves():
+    """« significatif / significative » in a report comes from significance_words() only, never from a template."""
+    import re
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1] / "report_templates"
+    offenders = [f"{p.name}:{i}" for p in sorted(root.rglob("*")) if p.is_file()
+                 for i, line in enumerate(p.read_text(encoding="utf-8", errors="replace").splitlines(), 1)
+                 if re.search(r"(?i)significati", line) and "significance_words" not in line]
+    assert offenders == [], f"templates calling a difference significant by themselves: {offenders}"

@@ -190,6 +190,29 @@ def is_significant(tests: pd.DataFrame, question_id: str, dimension: str, answer
     return bool(np.any(p[np.isfinite(p)] < alpha))
 
 
+def significance_words(tests: pd.DataFrame, question_id: str, dimension: str, answer_key: str | None = None,
+                       *, alpha: float = 0.05) -> str:
+    """The only French wording of a difference's significance the narrative may use.
+
+    « significative » only when :func:`is_significant` says so, with the adjusted
+    p-value and its method; otherwise « non significative après correction pour la
+    multiplicité ». Templates never write « significatif » themselves (a test checks it).
+    """
+    from barometre import fr
+
+    sel = (tests["question_id"] == question_id) & (tests["dimension"] == dimension)
+    if answer_key is not None:
+        sel &= tests["answer_key"] == answer_key
+    rows = tests.loc[sel & np.isfinite(tests["p_adjusted"].to_numpy(dtype=float))]
+    if rows.empty:
+        return "non testée"
+    best = rows.loc[rows["p_adjusted"].astype(float).idxmin()]
+    p = fr.format_decimal(float(best["p_adjusted"]), 3)
+    if is_significant(tests, question_id, dimension, answer_key, alpha=alpha):
+        return f"significative (p ajustée = {p}, correction de {best['adjust_method']})"
+    return f"non significative après correction pour la multiplicité (p ajustée = {p})"
+
+
 def is_higher(cells: pd.DataFrame, question_id: str, dimension: str, answer_key: str, higher: str, lower: str,
               statistic: str = "share") -> bool:
     """Whether column ``higher`` is significantly above column ``lower`` for one answer (its letters say so)."""
