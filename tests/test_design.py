@@ -179,3 +179,27 @@ def test_singleton_clusters_keep_the_simple_designs_exact_tests():
     clustered = frame.assign(collectivity_id=list("KKLLMMNN"))
     _, tests2 = design_tables(res.cells, res.tests, clustered, [q], Design(cluster="collectivity_id"), codebook=cb)
     assert "Rao-Scott" in tests2["test"].iloc[0]
+
+
+def test_exclusive_nsp_bases_are_hidden_with_a_second_column():
+    from barometre.codebook import Codebook, Option
+    from barometre.design import protect_exclusive_bases
+
+    q = Question("Q08", "contrib", "respondent", "multiple", "?",
+                 options=(Option("a", "A", "RA"), Option("nsp", "Ne se prononce pas", "RN", True)))
+    rows = []
+    # columns: Ensemble (nsp 4 of 60), X (nsp 1 of 30: suppressed), Y (nsp 3 of 20), Z (nsp 0 of 10)
+    for dim, val, nsp, base in [("ensemble", "Ensemble", 4, 60), ("kind", "X", 1, 30), ("kind", "Y", 3, 20),
+                                ("kind", "Z", 0, 10)]:
+        rows.append(dict(question_id="Q08", dimension=dim, dimension_value=val, answer_key="a", statistic="share",
+                         count=base - nsp - 2, base=base - nsp, suppressed=False, base_suppressed=False))
+        rows.append(dict(question_id="Q08", dimension=dim, dimension_value=val, answer_key="nsp", statistic="share",
+                         count=nsp, base=base, suppressed=val == "X", base_suppressed=False))
+    out = protect_exclusive_bases(pd.DataFrame(rows), Codebook("t", "t", (q,), {}, {})).set_index(
+        ["dimension_value", "answer_key"])
+    # X's NSP base would give its NSP count (30 − 29): hidden; Z (smallest other base) hidden with it,
+    # so the bases of the dimension no longer give X's by subtraction from the Ensemble
+    assert out.loc[("X", "nsp"), "base_suppressed"] and out.loc[("Z", "nsp"), "suppressed"]
+    assert out.loc[("Z", "nsp"), "base_suppressed"]
+    assert not out.loc[("Y", "nsp"), "suppressed"] and not out.loc[("Ensemble", "nsp"), "base_suppressed"]
+    assert not out.xs("a", level="answer_key")["suppressed"].any()

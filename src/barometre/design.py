@@ -640,3 +640,49 @@ def design_summary(
     parts.append(f"Comparaisons : tests globaux et comparaisons de colonnes corrigés pour la multiplicité "
                  f"(méthode de {ADJUST_METHODS[opts['adjust']][1]}, seuil de {fr.format_percent(100 * float(opts['alpha']), 0)}).")
     return "\n\n".join(parts)
+
+
+# --------------------------------------------------------------------------- disclosure of the two bases
+
+
+def protect_exclusive_bases(cells: pd.DataFrame, codebook: Codebook) -> pd.DataFrame:
+    """Hide what the two bases of a multiple-response column would reveal (run after the suppression).
+
+    With an exclusive « ne se prononce pas », a column has two bases: every row that
+    answered (the NSP share's) and those rows minus the NSP ones (every other option's).
+    Their difference is the NSP count, so where the NSP cell is suppressed its base is
+    hidden too (``base_suppressed``); and since the bases of a dimension's columns add up
+    to the « Ensemble » one, a dimension with exactly one such hidden base gets a second
+    one: the NSP cell of its smallest other column is suppressed with its base.
+    """
+    out = cells.copy()
+    if "suppressed" not in out.columns:
+        return out
+    if "base_suppressed" not in out.columns:
+        out["base_suppressed"] = False
+    base_col = "unweighted_base" if "unweighted_base" in out.columns else "base"
+    for q in codebook.questions:
+        if q.type != "multiple" or not any(o.exclusive for o in q.options):
+            continue
+        keys = [o.key for o in q.options if o.exclusive]
+        excl = out.index[out["question_id"].eq(q.id) & out["answer_key"].isin(keys) & out["statistic"].eq("share")]
+        if not len(excl):
+            continue
+        sub = out.loc[excl]
+        ens = sub.index[sub["dimension"].eq("ensemble")]
+        changed = True
+        while changed:
+            changed = False
+            hidden = out.loc[excl, "suppressed"].astype(bool)
+            out.loc[hidden.index[hidden], "base_suppressed"] = True
+            for dim in sub.loc[sub["dimension"].ne("ensemble"), "dimension"].unique():
+                members = list(sub.index[sub["dimension"].eq(dim)]) + list(ens)
+                is_hidden = out.loc[members, "suppressed"].astype(bool)
+                if int(is_hidden.sum()) == 1:
+                    cand = out.loc[is_hidden.index[~is_hidden.to_numpy()]]
+                    cand = cand[cand[base_col].fillna(0) > 0]
+                    if len(cand):
+                        pick = cand[base_col].astype(float).idxmin()
+                        out.loc[pick, ["suppressed", "base_suppressed"]] = True
+                        changed = True
+    return out
