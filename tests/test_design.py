@@ -203,3 +203,11 @@ def test_exclusive_nsp_bases_are_hidden_with_a_second_column():
     assert out.loc[("Z", "nsp"), "base_suppressed"]
     assert not out.loc[("Y", "nsp"), "suppressed"] and not out.loc[("Ensemble", "nsp"), "base_suppressed"]
     assert not out.xs("a", level="answer_key")["suppressed"].any()
+
+
+def test_a_substantive_answer_beats_ne_se_prononce_pas():
+    frame = pd.DataFrame({"respondent_id": ["R1", "R2"], "collectivity_id": ["K1", "K1"],
+                          "kind": ["Ne se prononce pas", "B"], "size": ["A", "A"]})
+    units = collectivity_units(frame, [_question("Q01", "kind"), _question("Q02", "size")])
+    assert units.frame["respondent_id"].tolist() == ["R2"]
+    assert units.conflicts["kept_value"].tolist() == ["B"]

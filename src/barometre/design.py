@@ -29,7 +29,7 @@ import numpy.typing as npt
 import pandas as pd
 from scipy import stats as _sps
 
-from barometre.codebook import Codebook, Question
+from barometre.codebook import NSP_LABEL, Codebook, Question
 from barometre.stats import wilson_interval
 
 ArrayLike = npt.ArrayLike
@@ -91,8 +91,9 @@ def collectivity_units(
     """Keep one respondent per collectivity for the collectivity attributes.
 
     Rule ``first_complete``: among the respondents of a collectivity, the first
-    (by ``order_by``) of those who answered the most collectivity attributes —
-    the first complete response when one exists.
+    (by ``order_by``) of those who answered the most collectivity attributes
+    (« ne se prononce pas » not counted as an answer) — the first complete
+    response when one exists.
 
     Parameters
     ----------
@@ -111,7 +112,9 @@ def collectivity_units(
         if col not in frame.columns:
             raise KeyError(f"collectivity_units: column {col!r} missing from the respondents frame")
     columns = [c for q in questions for c in q.columns() if c in frame.columns and not c.endswith("_other")]
-    answered = frame[columns].notna().sum(axis=1) if columns else pd.Series(0, index=frame.index)
+    # a complete response answers every attribute; « ne se prononce pas » is no answer about the collectivity
+    answered = ((frame[columns].notna() & frame[columns].astype(object).ne(NSP_LABEL)).sum(axis=1) if columns
+                else pd.Series(0, index=frame.index))
     ids = frame[id_column]
     # rows without a collectivity identifier cannot be matched: each stays its own unit
     key = ids.astype(object).where(ids.notna(), "\0" + frame[order_by].astype(str))
