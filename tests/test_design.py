@@ -195,7 +195,7 @@ def test_exclusive_nsp_bases_are_hidden_with_a_second_column():
                          count=base - nsp - 2, base=base - nsp, suppressed=False, base_suppressed=False))
         rows.append(dict(question_id="Q08", dimension=dim, dimension_value=val, answer_key="nsp", statistic="share",
                          count=nsp, base=base, suppressed=val == "X", base_suppressed=False))
-    out = protect_exclusive_bases(pd.DataFrame(rows), Codebook("t", "t", (q,), {}, {})).set_index(
+    out = protect_exclusive_bases(pd.DataFrame(rows).assign(question_type="multiple"), Codebook("t", "t", (q,), {}, {})).set_index(
         ["dimension_value", "answer_key"])
     # X's NSP base would give its NSP count (30 − 29): hidden; Z (smallest other base) hidden with it,
     # so the bases of the dimension no longer give X's by subtraction from the Ensemble

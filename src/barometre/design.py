@@ -648,15 +648,61 @@ def design_summary(
 # --------------------------------------------------------------------------- disclosure of the two bases
 
 
-def protect_exclusive_bases(cells: pd.DataFrame, codebook: Codebook) -> pd.DataFrame:
+EXCLUSIVE_PART = "·exclusive"
+
+
+def exclusive_mask(cells: pd.DataFrame, codebook: Codebook | None = None) -> np.ndarray:
+    """Rows of ``cells`` that are an exclusive option of a multiple-response question.
+
+    From the codebook when given (``exclusive: true``), else the « ne se prononce pas »
+    key (``nsp``) of a multiple-response question.
+    """
+    multiple = cells["question_type"].astype(str).eq("multiple").to_numpy() if "question_type" in cells.columns \
+        else np.zeros(len(cells), dtype=bool)
+    if codebook is None:
+        return multiple & cells["answer_key"].astype(str).eq("nsp").to_numpy()
+    pairs = {(q.id, o.key) for q in codebook.questions if q.type == "multiple" for o in q.options if o.exclusive}
+    return multiple & np.array([(qid, k) in pairs for qid, k in zip(cells["question_id"], cells["answer_key"])], dtype=bool)
+
+
+def split_exclusive(cells: pd.DataFrame, codebook: Codebook | None = None) -> pd.DataFrame:
+    """``cells`` whose exclusive-option rows carry their own question key, for the disclosure rules.
+
+    The exclusive option and the other options of a multiple-response question have
+    different bases (module :mod:`barometre.tabulate`): the suppression treats them as
+    two tables, each with one base per column; :func:`protect_exclusive_bases` then
+    handles what ties them.
+    """
+    mask = exclusive_mask(cells, codebook)
+    if not mask.any():
+        return cells
+    qid = cells["question_id"].astype(str).to_numpy(dtype=object).copy()
+    qid[mask] = qid[mask] + EXCLUSIVE_PART
+    return cells.assign(question_id=qid)
+
+
+def _exclusive_tables(cells: pd.DataFrame, codebook: Codebook | None):
+    """(exclusive rows, other option rows) of each multiple-response question that has an exclusive option."""
+    mask = exclusive_mask(cells, codebook)
+    if not mask.any():
+        return
+    for qid in dict.fromkeys(cells.loc[mask, "question_id"]):
+        same = cells["question_id"].eq(qid).to_numpy() & cells["statistic"].eq("share").to_numpy()
+        yield cells.index[same & mask], cells.index[same & ~mask]
+
+
+def protect_exclusive_bases(cells: pd.DataFrame, codebook: Codebook | None = None) -> pd.DataFrame:
     """Hide what the two bases of a multiple-response column would reveal (run after the suppression).
 
     With an exclusive « ne se prononce pas », a column has two bases: every row that
     answered (the NSP share's) and those rows minus the NSP ones (every other option's).
-    Their difference is the NSP count, so where the NSP cell is suppressed its base is
-    hidden too (``base_suppressed``); and since the bases of a dimension's columns add up
-    to the « Ensemble » one, a dimension with exactly one such hidden base gets a second
-    one: the NSP cell of its smallest other column is suppressed with its base.
+    Their difference is the NSP count, so
+
+    * where the NSP cell is suppressed its base is hidden too (``base_suppressed``);
+    * where the other options' base is hidden, the NSP cell is suppressed with its base
+      (its count and its base would give the hidden one);
+    * the bases of a dimension's columns add up to the « Ensemble » one: a dimension with
+      exactly one hidden NSP cell gets a second one (its smallest other column).
     """
     out = cells.copy()
     if "suppressed" not in out.columns:
@@ -664,28 +710,44 @@ def protect_exclusive_bases(cells: pd.DataFrame, codebook: Codebook) -> pd.DataF
     if "base_suppressed" not in out.columns:
         out["base_suppressed"] = False
     base_col = "unweighted_base" if "unweighted_base" in out.columns else "base"
-    for q in codebook.questions:
-        if q.type != "multiple" or not any(o.exclusive for o in q.options):
-            continue
-        keys = [o.key for o in q.options if o.exclusive]
-        excl = out.index[out["question_id"].eq(q.id) & out["answer_key"].isin(keys) & out["statistic"].eq("share")]
-        if not len(excl):
-            continue
+    for excl, others in _exclusive_tables(out, codebook):
+        col_of = out.loc[excl, "dimension"].astype(str) + "\0" + out.loc[excl, "dimension_value"].astype(str)
+        other_cols = out.loc[others, "dimension"].astype(str) + "\0" + out.loc[others, "dimension_value"].astype(str)
+        hidden_cols = set(other_cols[out.loc[others, "base_suppressed"].astype(bool).to_numpy()])
+        out.loc[col_of.index[col_of.isin(hidden_cols).to_numpy()], ["suppressed", "base_suppressed"]] = True
         sub = out.loc[excl]
-        ens = sub.index[sub["dimension"].eq("ensemble")]
+        ens = list(sub.index[sub["dimension"].eq("ensemble")])
         changed = True
         while changed:
             changed = False
             hidden = out.loc[excl, "suppressed"].astype(bool)
-            out.loc[hidden.index[hidden], "base_suppressed"] = True
+            out.loc[hidden.index[hidden.to_numpy()], "base_suppressed"] = True
             for dim in sub.loc[sub["dimension"].ne("ensemble"), "dimension"].unique():
-                members = list(sub.index[sub["dimension"].eq(dim)]) + list(ens)
+                members = list(sub.index[sub["dimension"].eq(dim)]) + ens
                 is_hidden = out.loc[members, "suppressed"].astype(bool)
                 if int(is_hidden.sum()) == 1:
                     cand = out.loc[is_hidden.index[~is_hidden.to_numpy()]]
                     cand = cand[cand[base_col].fillna(0) > 0]
                     if len(cand):
-                        pick = cand[base_col].astype(float).idxmin()
-                        out.loc[pick, ["suppressed", "base_suppressed"]] = True
+                        out.loc[cand[base_col].astype(float).idxmin(), ["suppressed", "base_suppressed"]] = True
                         changed = True
     return out
+
+
+def exclusive_base_problems(cells: pd.DataFrame, codebook: Codebook | None = None) -> list[str]:
+    """Violations of :func:`protect_exclusive_bases`'s rules in published cells (empty: safe)."""
+    if "suppressed" not in cells.columns:
+        return []
+    problems = []
+    bsupp = cells["base_suppressed"] if "base_suppressed" in cells.columns else pd.Series(False, index=cells.index)
+    for excl, others in _exclusive_tables(cells, codebook):
+        for i in excl:
+            row = cells.loc[i]
+            same_col = others[(cells.loc[others, "dimension"] == row["dimension"]).to_numpy()
+                              & (cells.loc[others, "dimension_value"] == row["dimension_value"]).to_numpy()]
+            where = f"{row['question_id']} [{row['answer_key']}] × {row['dimension']} = « {row['dimension_value']} »"
+            if bool(row["suppressed"]) and not bool(bsupp[i]) and len(same_col) and not bsupp[same_col].all():
+                problems.append(f"{where}: suppressed exclusive cell whose base and the other options' base are published")
+            if not bool(row["suppressed"]) and len(same_col) and bsupp[same_col].any():
+                problems.append(f"{where}: exclusive cell published while the other options' base is hidden")
+    return problems

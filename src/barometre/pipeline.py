@@ -224,8 +224,7 @@ def run_tabulate(edition: str, inputs: dict[str, str], outputs: dict[str, str], 
     """
     from barometre import comparisons as cmp
     from barometre.calibration import edition_weight
-    from barometre.design import (COLLECTIVITY, Design, collectivity_units, design_of, design_tables,
-                                  protect_exclusive_bases)
+    from barometre.design import COLLECTIVITY, Design, collectivity_units, design_of, design_tables
     from barometre.disclosure import apply_disclosure, check_disclosure, merge_small_categories, publishable
     from barometre.tabulate import tabulate_level
     from barometre.workbook import write_workbook
@@ -304,7 +303,6 @@ def run_tabulate(edition: str, inputs: dict[str, str], outputs: dict[str, str], 
                                    confidence=tabulation.get("confidence", 0.95))
     result_tests = cmp.adjust_tests(result_tests, {"comparisons": comparisons or {}})
     cells = apply_disclosure(result_cells, min_cell=min_cell, small_base=int(disclosure["small_base"]), codebook=codebook)
-    cells = protect_exclusive_bases(cells, codebook)  # the two bases of a column with an exclusive NSP
     problems = check_disclosure(cells, min_cell, codebook=codebook)
     if problems:
         raise RuntimeError("disclosure check failed:\n  " + "\n  ".join(problems[:20]))
