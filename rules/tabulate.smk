@@ -5,7 +5,7 @@ rule tabulate:
         tools="data/processed/{edition}/tools.parquet",
         bp="data/processed/{edition}/bp_inventory.parquet",
         codebook=codebook_of,
-        code=package_code("tabulate", "stats", "disclosure", "workbook", "codebook"),
+        code=package_code("tabulate", "stats", "disclosure", "workbook", "codebook", "design", "comparisons", "calibration"),
         script="scripts/tabulate.py",
     output:
         tables=directory("results/{edition}/tables"),
@@ -14,6 +14,9 @@ rule tabulate:
     params:
         tabulation=config["tabulation"],
         disclosure=config["disclosure"],
+        design=config.get("design", {}),
+        comparisons=config.get("comparisons", {}),
+        calibration=lambda wildcards: (config.get("calibration") or {}).get(wildcards.edition),
     log:
         "logs/{edition}/tabulate.log",
     resources:

@@ -9,4 +9,7 @@ with logging_to(snakemake.log[0]):  # noqa: F821 - injected by Snakemake
         dict(snakemake.output),  # noqa: F821
         tabulation=snakemake.params.tabulation,  # noqa: F821
         disclosure=snakemake.params.disclosure,  # noqa: F821
+        design=snakemake.params.design,  # noqa: F821
+        comparisons=snakemake.params.comparisons,  # noqa: F821
+        calibration=snakemake.params.calibration,  # noqa: F821
     )

@@ -22,7 +22,7 @@ import pytest
 import yaml
 
 from barometre.clean import EMAIL_MASK, PHONE_MASK
-from barometre.codebook import load_codebook
+from barometre.codebook import NSP_LABEL, load_codebook
 from conftest import EDITION, ROOT
 from test_disclosure import single_subtractions
 
@@ -176,9 +176,16 @@ def _true_ensemble_counts(built_project) -> list[tuple[str, str, int, int]]:
     frames = {"respondent": pd.read_parquet(processed / "respondents.parquet"),
               "tool": pd.read_parquet(processed / "tools.parquet"),
               "bp": pd.read_parquet(processed / "bp_inventory.parquet")}
+    # collectivity attributes: one row per collectivity, the first respondent (by id) among those who
+    # answered the most attributes, « ne se prononce pas » not counted as an answer
+    attrs = [q.harmonised for q in CODEBOOK.questions if q.unit == "collectivity"]
+    resp = frames["respondent"]
+    n_answered = (resp[attrs].notna() & resp[attrs].astype(object).ne(NSP_LABEL)).sum(axis=1)
+    per_coll = (resp.assign(_n=-n_answered).sort_values(["collectivity_id", "_n", "respondent_id"])
+                .drop_duplicates("collectivity_id"))
     out = []
     for q in CODEBOOK.questions:
-        frame = frames[q.level]
+        frame = per_coll if q.unit == "collectivity" else frames[q.level]
         if q.filter is not None:
             target = CODEBOOK.question(q.filter.question)
             frame = frame[frame[target.harmonised].isin([target.label_of(k) for k in q.filter.keys])]
@@ -189,8 +196,12 @@ def _true_ensemble_counts(built_project) -> list[tuple[str, str, int, int]]:
         elif q.type == "multiple":
             m = frame[q.columns()]
             answered = m.notna().any(axis=1)
+            # an exclusive « ne se prononce pas » leaves the base of every other option
+            excl = [col for o, col in zip(q.options, q.columns()) if o.exclusive]
+            nsp = m[excl].fillna(False).astype(bool).any(axis=1) if excl else pd.Series(False, index=m.index)
             for o, col in zip(q.options, q.columns()):
-                out.append((q.id, o.key, int(m.loc[answered, col].fillna(False).astype(bool).sum()), int(answered.sum())))
+                rows = answered if o.exclusive else answered & ~nsp
+                out.append((q.id, o.key, int(m.loc[rows, col].fillna(False).astype(bool).sum()), int(rows.sum())))
     return out
 
 

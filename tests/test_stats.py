@@ -200,8 +200,43 @@ def test_bad_tables_raise():
 def test_kruskal():
     values = np.array([1.0, 2, 3, 10, 11, 12])
     groups = np.array([0, 0, 0, 1, 1, 1])
-    res = kruskal_test(values, groups, 2)
+    res = kruskal_test(values, groups, 2, min_group=3)
     ref = sps.kruskal(values[:3], values[3:])
     assert res.test == KRUSKAL and res.df == 1
     assert res.pvalue == pytest.approx(ref.pvalue)
     assert kruskal_test(values, np.zeros(6, dtype=np.int64), 2).test == NOT_APPLICABLE
+
+
+def test_kruskal_leaves_out_groups_too_small_for_a_rank_test():
+    rng = np.random.default_rng(0)
+    values = np.concatenate([rng.normal(0, 1, 8), rng.normal(1, 1, 6), [9.0]])
+    groups = np.repeat([0, 1, 2], [8, 6, 1])
+    res = kruskal_test(values, groups, 3)  # default: groups of at least 5 values
+    assert res.df == 1 and res.n == 14
+    assert res.pvalue == pytest.approx(sps.kruskal(values[:8], values[8:14]).pvalue)
+    assert kruskal_test(values[:10], groups[:10], 3).test == NOT_APPLICABLE  # 8 and 2: one group left
+
+
+
+def test_trend_test_is_the_mean_score_statistic():
+    import statsmodels.formula.api as smf
+
+    from barometre.stats import TREND, TREND_PERMUTATION, trend_test
+
+    table = np.array([[10, 5, 3], [8, 8, 6], [4, 9, 12]])  # answers 1..3 (rows) × 3 groups
+    y = np.repeat(np.tile([1.0, 2, 3], 3), table.T.ravel())
+    g = np.repeat(np.repeat([0, 1, 2], 3), table.T.ravel())
+    r2 = smf.ols("y ~ C(g)", data=pd.DataFrame({"y": y, "g": g})).fit().rsquared
+    res = trend_test(table)
+    assert res.test == TREND and res.df == 2 and res.n == 65
+    assert res.statistic == pytest.approx((65 - 1) * r2)  # (n − 1) η²
+    assert res.pvalue == pytest.approx(sps.chi2.sf((65 - 1) * r2, 2))
+    # two groups: the linear-by-linear (Cochran–Armitage) statistic (n − 1) r²
+    two = table[:, :2]
+    y2 = np.repeat(np.tile([1.0, 2, 3], 2), two.T.ravel())
+    g2 = np.repeat(np.repeat([0, 1], 3), two.T.ravel())
+    assert trend_test(two).statistic == pytest.approx((y2.size - 1) * sps.pearsonr(y2, g2).statistic ** 2)
+    # sparse: a seeded permutation p-value
+    sparse = np.array([[3, 1, 0], [2, 2, 1], [0, 2, 4]])
+    a, b = trend_test(sparse, permutations=999, seed=1), trend_test(sparse, permutations=999, seed=1)
+    assert a.test == TREND_PERMUTATION and a == b and 0 < a.pvalue < 0.1

@@ -113,8 +113,9 @@ def test_cumulative_bands_by_hand():
     cum = t.cells[t.cells["statistic"] == "cumulative_share"]
     assert cum["answer_key"].tolist() == [c.key for c in q.codes]
     assert cum["count"].tolist() == [3, 4, 6, 6, 7]
-    assert set(cum["base"]) == {7}  # substantive answers only
-    assert cum["value"].tolist() == pytest.approx([300 / 7, 400 / 7, 600 / 7, 600 / 7, 100])
+    assert set(cum["base"]) == {10}  # one base with the shares: NSP in it, shown as its own share
+    assert cum["value"].tolist() == pytest.approx([30, 40, 60, 60, 70])
+    assert share.loc[("nsp", "Ensemble"), "value"] == pytest.approx(30)  # 70 % + 30 % NSP = 100 %
     assert cum["answer_label"].iloc[1] == "Cumul jusqu'à « De 1 000 à 5 000 € »"
     assert (cum["ci_low"] <= cum["value"]).all() and (cum["value"] <= cum["ci_high"]).all()
 
@@ -135,11 +136,28 @@ def test_multiple_response_base_is_answered_rows_and_shares_exceed_100():
     data["digital_contributions__adhesion"][4] = True
     frame = pd.DataFrame({c: pd.array(v, dtype="boolean") for c, v in data.items()})
     c = cells_of(tabulate_question(frame, q, None))
-    assert set(c["base"]) == {4}
+    # « ne se prononce pas » (row 2) is exclusive: its own share of the 4 rows that answered,
+    # and out of the base of every other option (3 rows)
+    assert c.loc[("nsp", "Ensemble"), "base"] == 4
+    assert set(c["base"].drop(("nsp", "Ensemble"))) == {3}
     v = c["value"].xs("Ensemble", level=1)
-    assert v["transparence"] == 50 and v["valoriser"] == 50 and v["adhesion"] == 25 and v["nsp"] == 25
-    assert v.sum() == pytest.approx(150)  # > 100 %: several answers per row
+    assert v["nsp"] == 25
+    assert v["transparence"] == pytest.approx(200 / 3) and v["valoriser"] == pytest.approx(200 / 3)
+    assert v["adhesion"] == pytest.approx(100 / 3)
+    assert v.drop("nsp").sum() == pytest.approx(500 / 3)  # > 100 %: several answers per row
     assert c.loc[("inclusion", "Ensemble"), "count"] == 0
+
+
+def test_exclusive_nsp_checked_with_other_options_counts_only_as_nsp():
+    q = CB.question("Q08")
+    cols = q.columns()
+    data = {c: [False] * 3 for c in cols}
+    data["digital_contributions__transparence"] = [True, True, True]
+    data["digital_contributions__nsp"] = [False, False, True]  # row 2: NSP and an option (a conflict)
+    frame = pd.DataFrame({c: pd.array(v, dtype="boolean") for c, v in data.items()})
+    c = cells_of(tabulate_question(frame, q, None))
+    assert (c.loc[("transparence", "Ensemble"), "count"], c.loc[("transparence", "Ensemble"), "base"]) == (2, 2)
+    assert (c.loc[("nsp", "Ensemble"), "count"], c.loc[("nsp", "Ensemble"), "base"]) == (1, 3)
 
 
 def test_ranking_first_top3_and_mean_rank_by_hand():
@@ -187,7 +205,8 @@ def test_filter_restricts_to_faible_like_c08():
             data[c][3] = pd.NA
     frame = pd.DataFrame({q26.harmonised: q_cat("Q26", usage), **{c: pd.array(v, dtype="boolean") for c, v in data.items()}})
     c = cells_of(tabulate_question(frame, q27, None, codebook=CB))
-    assert set(c["base"]) == {3}  # only « Faible » rows that answered
+    assert c.loc[("nsp", "Ensemble"), "base"] == 3  # only « Faible » rows that answered
+    assert set(c["base"].drop(("nsp", "Ensemble"))) == {2}  # … and, for the options, did not answer NSP
     assert c.loc[("communication", "Ensemble"), "count"] == 2
     assert c.loc[("ergonomie", "Ensemble"), "count"] == 1
     assert c.loc[("nsp", "Ensemble"), "count"] == 1
@@ -250,7 +269,8 @@ def test_numeric_mean_and_median_by_column():
     ens = tabulate_question(frame, q, None).cells.set_index("statistic")
     assert ens.loc["mean", "value"] == pytest.approx(np.mean([2010, 2012, 2014, 2016, 2000]))
     assert ens.loc["median", "value"] == 2012
-    assert t.test is not None and t.test.test == "test de Kruskal-Wallis"
+    # a group of one value (the sondage platform) is not compared by a rank test
+    assert t.test is not None and t.test.test == "non applicable"
 
 
 # ----------------------------------------------------------------- weights
@@ -325,8 +345,10 @@ def test_multiple_response_has_one_test_per_option():
     t = tabulate_question(frame, q, "role")
     assert t.test is None
     assert list(t.option_tests) == [o.key for o in q.options]
-    sel = frame["digital_contributions__valoriser"].to_numpy(dtype=bool)
-    elu = (frame["role"] == "Élu·e").to_numpy()
+    # rows that checked the exclusive « ne se prononce pas » are out of the option's test
+    keep = ~frame["digital_contributions__nsp"].to_numpy(dtype=bool)
+    sel = frame["digital_contributions__valoriser"].to_numpy(dtype=bool)[keep]
+    elu = (frame["role"] == "Élu·e").to_numpy()[keep]
     table = [[np.sum(sel & elu), np.sum(sel & ~elu)], [np.sum(~sel & elu), np.sum(~sel & ~elu)]]
     assert t.option_tests["valoriser"] == association_test(table)
     assert len(t.tests_frame()) == len(q.options)

@@ -17,7 +17,7 @@ import pandas as pd
 from barometre.codebook import load_codebook
 from barometre.config import edition_config, load_config
 from barometre.errors import BarometreError
-from barometre.figures import compute_figures, explanation, load_published, load_registry
+from barometre.figures import compute_figures, explanation, load_published, load_registry, units_note
 
 
 def _processed_frames(edition: str) -> dict[str, pd.DataFrame]:
@@ -42,7 +42,15 @@ def explain_text(figure_id: str, edition: str, config_path: str = "config.yaml")
         raise BarometreError(f"figure {figure_id!r} is not in {spec['registry']} (known ids: {', '.join(known)})")
     frames = _processed_frames(edition)
     published = load_published(spec["published"]) if spec.get("published") else {}
-    figures = compute_figures(entries, frames, codebook, published, config["tabulation"].get("confidence", 0.95))
+    calibration = (config.get("calibration") or {}).get(edition)
+    if calibration:  # a calibrated edition: the figures are weighted, as in figures.csv
+        from barometre.calibration import calibrate_frames
+
+        frames, _ = calibrate_frames(frames, calibration)
+    from barometre.calibration import edition_weight
+
+    figures = compute_figures(entries, frames, codebook, published, config["tabulation"].get("confidence", 0.95),
+                              weight=edition_weight(config["tabulation"], calibration))
     log_path = Path("data/processed") / edition / "cleaning_log.csv"
     exclusions = pd.read_csv(log_path) if log_path.is_file() else pd.DataFrame(columns=["action", "reason", "column"])
     out: list[str] = []
@@ -53,7 +61,8 @@ def explain_text(figure_id: str, edition: str, config_path: str = "config.yaml")
         out.append("")
         out.append(f"== {fig.key} — {fig.definition}")
         out += [f"{label} : {text}" for label, text in explanation(asdict(fig), entry, codebook, exclusions,
-                                                                     tool_blocks=blocks)]
+                                                                     tool_blocks=blocks,
+                                                                     units_note=units_note(frames, codebook, fig.unit))]
     return "\n".join(out).lstrip("\n") + "\n"
 
 

@@ -83,6 +83,9 @@ class Question:
     comparable, comparable_with, comparability_note
         Comparability with the questions of the same harmonised name in other
         editions (see :meth:`comparable_to`) and its French explanation.
+    unit
+        What one answer describes (codebook ``unit``, see :attr:`tabulation_unit`):
+        ``collectivity`` for an attribute of the collectivity, tabulated once per collectivity.
     """
 
     id: str
@@ -108,6 +111,12 @@ class Question:
     comparable: bool = True
     comparable_with: tuple[str, ...] | None = None
     comparability_note: str = ""
+    unit: str = ""
+
+    @property
+    def tabulation_unit(self) -> str:
+        """What one answer describes: ``collectivity``, ``respondent``, ``tool`` or ``bp`` (default: the level)."""
+        return self.unit or self.level
 
     def comparable_to(self, edition: str) -> bool:
         """Whether this question may be compared with the question of the same harmonised name in ``edition``.
@@ -294,6 +303,7 @@ def _question(q: dict) -> Question:
         comparable=bool(q.get("comparable", True)),
         comparable_with=tuple(str(e) for e in q["comparable_with"]) if "comparable_with" in q else None,
         comparability_note=q.get("comparability_note", ""),
+        unit=q.get("unit", ""),
     )
 
 

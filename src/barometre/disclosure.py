@@ -56,6 +56,7 @@ import numpy as np
 import pandas as pd
 
 from barometre.codebook import CATEGORICAL_TYPES, Codebook
+from barometre.design import exclusive_base_problems, protect_exclusive_bases, split_exclusive
 from barometre.errors import BarometreError
 
 ENSEMBLE_DIMENSION = "ensemble"
@@ -362,14 +363,15 @@ def apply_disclosure(
     out["small_base"] = ~(eff >= small_base)
     supp = np.zeros(len(cells), dtype=bool)
     basesupp = np.zeros(len(cells), dtype=bool)
-    for rows in _by_question(cells):
-        idx = _QuestionIndex(cells.iloc[rows], min_cell)
+    parts = split_exclusive(cells, codebook)  # an exclusive NSP and the other options: two bases, two tables
+    for rows in _by_question(parts):
+        idx = _QuestionIndex(parts.iloc[rows], min_cell)
         s, b = _protect_question(idx, codebook)
         supp[rows] = s
         basesupp[rows] = b
     out["suppressed"] = supp
     out["base_suppressed"] = basesupp
-    return out
+    return protect_exclusive_bases(out, codebook)
 
 
 def publishable(cells: pd.DataFrame) -> pd.DataFrame:
@@ -415,10 +417,11 @@ def check_disclosure(cells: pd.DataFrame, min_cell: int = 3, *, codebook: Codebo
     list of str
         One French-free, human-readable message per violation.
     """
-    problems: list[str] = []
+    problems: list[str] = exclusive_base_problems(cells, codebook)
     has_flags = "suppressed" in cells.columns
-    for rows in _by_question(cells):
-        sub = cells.iloc[rows]
+    parts = split_exclusive(cells, codebook)
+    for rows in _by_question(parts):
+        sub = parts.iloc[rows]
         idx = _QuestionIndex(sub, min_cell)
         supp = sub["suppressed"].to_numpy(dtype=bool) if has_flags else np.zeros(len(sub), dtype=bool)
         bsupp = (

@@ -118,14 +118,20 @@ def _wilson(count: float, nobs: float, confidence: float) -> tuple[float, float]
     return 100 * float(low), 100 * float(high)
 
 
-def unit_frame(frames: dict[str, pd.DataFrame], unit: str) -> pd.DataFrame:
+def unit_frame(frames: dict[str, pd.DataFrame], unit: str, codebook: Codebook | None = None) -> pd.DataFrame:
     """Rows of the unit a figure counts: respondents, collectivities, tools or BP territories.
 
-    ``collectivities`` keeps one respondent per distinct collectivity (the first
-    by respondent id): collectivity-level answers are the same for all its respondents.
+    ``collectivities`` keeps one respondent per distinct collectivity: with the
+    codebook, by the tables' rule (:func:`barometre.design.collectivity_units`, the
+    first complete response to the collectivity attributes); without, the first by
+    respondent id.
     """
     frame = frames[UNITS[unit]]
     if unit == "collectivities":
+        if codebook is not None:
+            from barometre.design import collectivity_questions, collectivity_units
+
+            return collectivity_units(frame, collectivity_questions(codebook)).frame
         frame = frame.sort_values("respondent_id", kind="stable").drop_duplicates("collectivity_id")
     return frame
 
@@ -143,7 +149,8 @@ def _answer_masks(frame: pd.DataFrame, q: Question, spec: dict) -> tuple[pd.Seri
         rule = f"{col} coché"
     elif q.type == "ranking":
         col = f"{q.harmonised}__{spec['item']}"
-        answered = frame[col].notna()
+        # as in the tables: the base is every row that ranked at least one item, not only this one
+        answered = frame[q.columns()].notna().any(axis=1)
         num = (frame[col] <= spec.get("rank_max", 1)).fillna(False).astype(bool)
         rule = f"{col} ≤ {spec.get('rank_max', 1)}"
     elif q.type == "numeric":
@@ -176,15 +183,19 @@ def _ratio_values(frame: pd.DataFrame, variable: str, per: str | None) -> tuple[
     return (num[keep] / den[keep]), f"{variable} / {per}"
 
 
-def compute_figure(spec: dict, frames: dict[str, pd.DataFrame], codebook: Codebook, confidence: float = 0.95) -> dict:
+def compute_figure(spec: dict, frames: dict[str, pd.DataFrame], codebook: Codebook, confidence: float = 0.95,
+                   weight: str | None = None) -> dict:
     """Compute one registry entry (without the published comparison).
+
+    With ``weight`` (a weight column of the edition's frames), shares and
+    differences are weighted; counts stay counts of rows.
 
     Returns
     -------
     dict
         numerator, denominator, value, ci_low, ci_high and the rules in words.
     """
-    frame = unit_frame(frames, spec["unit"])
+    frame = unit_frame(frames, spec["unit"], codebook)
     filt = spec.get("filter")
     filter_rule = ""
     if filt:
@@ -230,15 +241,36 @@ def compute_figure(spec: dict, frames: dict[str, pd.DataFrame], codebook: Codebo
     base_kind = spec.get("base", "answered")
     if base_kind == "answered":
         base = answered
-        out["base_rule"] = f"{UNIT_LABELS[spec['unit']]} ayant répondu à {q.id}{filter_rule}"
+        answered_words = f"ayant classé au moins un élément de {q.id}" if q.type == "ranking" else f"ayant répondu à {q.id}"
+        out["base_rule"] = f"{UNIT_LABELS[spec['unit']]} {answered_words}{filter_rule}"
     elif base_kind == "substantive":
-        base = answered & (frame[q.harmonised] != NSP_LABEL) if q.is_categorical else answered
+        if q.is_categorical:
+            base = answered & (frame[q.harmonised] != NSP_LABEL)
+        elif q.type == "multiple" and spec.get("option") not in {o.key for o in q.options if o.exclusive}:
+            # the tables' base: an exclusive « ne se prononce pas » leaves the base of every other option
+            exclusive = [f"{q.harmonised}__{o.key}" for o in q.options if o.exclusive]
+            base = answered & ~frame[exclusive].fillna(False).astype(bool).any(axis=1) if exclusive else answered
+        else:
+            base = answered
         out["base_rule"] = f"{UNIT_LABELS[spec['unit']]} ayant répondu à {q.id}, hors « ne se prononce pas »{filter_rule}"
     else:
         base = pd.Series(True, index=frame.index)
         out["base_rule"] = f"tous les {UNIT_LABELS[spec['unit']]}{filter_rule}"
-    n_base = float(base.sum())
-    n_num = float((num & base).sum())
+    if weight is not None and weight in frame.columns:  # a weighted edition: weighted shares (Wilson on Kish's base)
+        from barometre.stats import effective_base
+
+        w = frame[weight].to_numpy(dtype=float)
+        n_base, n_num = float(w[base.to_numpy()].sum()), float(w[(num & base).to_numpy()].sum())
+        n_eff = effective_base(w[base.to_numpy()])
+        out["base_rule"] += f" (pondéré par {weight}, base effective {_number_text(round(n_eff, 1))})"
+        if measure == "share":
+            low, high = _wilson(n_num / n_base * n_eff if n_base else 0.0, n_eff, confidence)
+            out.update(numerator=n_num, denominator=n_base, value=100 * n_num / n_base if n_base else math.nan,
+                       ci_low=low, ci_high=high)
+            return out
+    else:
+        n_base = float(base.sum())
+        n_num = float((num & base).sum())
     if measure == "difference":
         minus = frame[q.harmonised].isin(_labels(q, spec["minus_keys"])) & base
         n_minus = float(minus.sum())
@@ -275,13 +307,13 @@ def _published_bounds(pub: dict, component: str) -> tuple[float, float, str]:
 
 def compute_figures(
     registry: list[dict], frames: dict[str, pd.DataFrame], codebook: Codebook, published: dict[str, dict],
-    confidence: float = 0.95,
+    confidence: float = 0.95, weight: str | None = None,
 ) -> list[Figure]:
-    """Compute every figure of the registry and compare it with the published bounds."""
+    """Compute every figure of the registry and compare it with the published bounds (weighted with ``weight``)."""
     figures = []
     for spec in registry:
         comp = spec.get("component", "")
-        res = compute_figure(spec, frames, codebook, confidence)
+        res = compute_figure(spec, frames, codebook, confidence, weight)
         pub_ref = spec.get("published", {})
         pub = published.get(pub_ref.get("id", spec["id"]))
         pub_comp = pub_ref.get("component", comp)
@@ -414,7 +446,7 @@ def _treatments(exclusions: pd.DataFrame, question) -> list[tuple[str, str]]:
 
 def explanation(
     figure: Mapping, entry: Mapping, codebook, exclusions: pd.DataFrame, *, tool_blocks: int | None,
-    compact_blocks: bool = False, with_exclusions: bool = True,
+    compact_blocks: bool = False, with_exclusions: bool = True, units_note: str = "",
 ) -> list[tuple[str, str]]:
     """How one figure is computed, as (label, text) lines in French: what ``explain`` prints.
 
@@ -436,6 +468,9 @@ def explanation(
     with_exclusions
         Include the exclusions of the cleaning (the same for every figure: the report's
         appendix says them once, with :func:`exclusions_summary`).
+    units_note
+        What the unit counts, e.g. « 98 collectivités distinctes pour 121 répondants »
+        (:func:`units_note`); the unit is named even without it.
     """
     from barometre import fr
 
@@ -454,6 +489,9 @@ def explanation(
             lines.append(("Filtre du questionnaire", f"posée seulement si {q.filter.question} ∈ {list(q.filter.keys)}"))
     elif entry.get("variable"):
         lines.append(("Variable", str(entry["variable"])))
+    unit = str(figure.get("unit", ""))
+    unit_text = UNIT_WORDS.get(unit, UNIT_LABELS.get(unit, unit))
+    lines.append(("Unité", unit_text + (f" — {units_note}" if units_note else "")))
     if entry.get("filter"):
         lines.append(("Restriction", f"{entry['filter']['question']} ∈ {entry['filter']['keys']}"))
     summary = exclusions_summary(exclusions) if with_exclusions else ""
@@ -490,6 +528,35 @@ def explanation(
     else:
         lines.append(("Statut", STATUS_LABELS.get(status, status)))
     return lines
+
+
+#: What each unit counts, in French (``explain``, the report's appendix).
+UNIT_WORDS = {
+    "respondents": "répondants (une ligne par questionnaire rempli)",
+    "collectivities": ("collectivités (une ligne par collectivité : quand elle a plusieurs répondants, "
+                       "la première réponse complète aux questions sur la collectivité)"),
+    "tools": "outils décrits (une ligne par outil ; plusieurs outils par répondant)",
+    "bp": "territoires à budget participatif (inventaire)",
+}
+
+
+def units_note(frames: Mapping[str, pd.DataFrame], codebook: Codebook, unit: str) -> str:
+    """How many units a figure's unit holds, in French (« 98 collectivités distinctes pour 121 répondants »)."""
+    from barometre import fr
+
+    if unit == "collectivities":
+        from barometre.design import collectivity_questions, collectivity_units
+
+        u = collectivity_units(frames["respondents"], collectivity_questions(codebook))
+        n_conf = u.conflicts["collectivity_id"].nunique() if len(u.conflicts) else 0
+        return (f"{fr.format_number(u.n_collectivities)} collectivités distinctes pour {fr.format_number(u.n_rows)} "
+                f"répondants ; réponses divergentes entre répondants d'une même collectivité : {fr.format_number(n_conf)}")
+    frame = frames.get(UNITS.get(unit, unit))
+    if frame is None:
+        return ""
+    if unit == "tools" and "respondent_id" in frame.columns:
+        return f"{fr.format_number(len(frame))} outils décrits par {fr.format_number(frame['respondent_id'].nunique())} répondants"
+    return f"{fr.format_number(len(frame))} {UNIT_LABELS.get(unit, unit)}"
 
 
 #: What a figure's status says, in French (``explain``, the report's appendix).

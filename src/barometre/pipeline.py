@@ -149,6 +149,17 @@ def read_processed(inputs: dict[str, str]) -> dict[str, pd.DataFrame]:
     }
 
 
+def _calibrated(frames: dict[str, pd.DataFrame], calibration: dict | None):
+    """Frames with the calibrated weight when the edition is calibrated (config ``calibration.<edition>``)."""
+    if not calibration:
+        return frames, None
+    from barometre.calibration import calibrate_frames
+
+    frames, result = calibrate_frames(frames, calibration)
+    log.info("%s", result.summary())
+    return frames, result
+
+
 def run_figures(edition: str, config: dict, inputs: dict[str, str], outputs: dict[str, str]) -> None:
     """Rule ``compute_figures``: registry + processed tables → ``figures.csv``."""
     from barometre.figures import compute_figures, figures_frame, load_published, load_registry
@@ -157,8 +168,12 @@ def run_figures(edition: str, config: dict, inputs: dict[str, str], outputs: dic
     codebook = load_codebook(inputs["codebook"])
     registry = load_registry(inputs["registry"]) if inputs.get("registry") else []  # registry: is optional
     published = load_published(inputs["published"]) if inputs.get("published") else {}
-    figures = compute_figures(registry, read_processed(inputs), codebook, published,
-                              config["tabulation"].get("confidence", 0.95))
+    from barometre.calibration import edition_weight
+
+    calibration = (config.get("calibration") or {}).get(edition)
+    frames, _ = _calibrated(read_processed(inputs), calibration)
+    figures = compute_figures(registry, frames, codebook, published, config["tabulation"].get("confidence", 0.95),
+                              weight=edition_weight(config["tabulation"], calibration))
     table = figures_frame(figures)
     table.insert(0, "edition", edition)
     table.insert(1, "synthetic", bool(spec["synthetic"]))
@@ -203,25 +218,31 @@ def run_provenance(edition: str, config: dict, inputs: dict[str, str], outputs: 
 LEVEL_FRAMES = {"respondent": "respondents", "tool": "tools", "bp": "bp"}
 
 
-def run_tabulate(edition: str, inputs: dict[str, str], outputs: dict[str, str], *, tabulation: dict, disclosure: dict) -> None:
+def run_tabulate(edition: str, inputs: dict[str, str], outputs: dict[str, str], *, tabulation: dict, disclosure: dict,
+                 design: dict | None = None, comparisons: dict | None = None, calibration: dict | None = None) -> None:
     """Rule ``tabulate``: every question × each dimension → tidy CSVs, tests, workbook.
 
     Rare dimension values (fewer than ``disclosure.min_cell`` rows, e.g. « Service de
     l'État », n = 1) are merged before tabulating, then primary and secondary
     suppression hide every cell that could reveal fewer than ``min_cell`` respondents.
     """
+    from barometre import comparisons as cmp
+    from barometre.calibration import edition_weight
+    from barometre.design import COLLECTIVITY, Design, collectivity_units, design_of, design_tables
     from barometre.disclosure import apply_disclosure, check_disclosure, merge_small_categories, publishable
     from barometre.tabulate import tabulate_level
     from barometre.workbook import write_workbook
 
     codebook = load_codebook(inputs["codebook"])
     processed = read_processed(inputs)
+    processed, calibrated = _calibrated(processed, calibration)
+    weight = edition_weight(tabulation, calibration)
     min_cell = int(disclosure["min_cell"])
     dimensions = tabulation["dimensions"]
-    options = dict(weight=tabulation.get("weight"), confidence=tabulation.get("confidence", 0.95),
+    options = dict(weight=weight, confidence=tabulation.get("confidence", 0.95),
                    min_expected=tabulation.get("min_expected_chi2", 5),
                    permutations=tabulation.get("permutations", 9999), seed=tabulation.get("seed"))
-    cells_parts, test_parts = [], []
+    cells_parts, test_parts, conflicts = [], [], []
     for level, name in LEVEL_FRAMES.items():
         frame = processed[name]
         questions = codebook.at_level(level)
@@ -247,12 +268,30 @@ def run_tabulate(edition: str, inputs: dict[str, str], outputs: dict[str, str], 
 
         # A dimension that is itself a question keeps its own categories in its own table
         # (suppression then hides its rare cells); everywhere else it is crossed merged.
-        groups = [(merged(frame), [q for q in questions if q.harmonised not in dims])]
-        groups += [(merged(frame, keep=q.harmonised), [q]) for q in questions if q.harmonised in dims]
-        for sub, qs in groups:
-            res = tabulate_level(sub, qs, dims, codebook=codebook, **options)
-            cells_parts.append(res.cells)
-            test_parts.append(res.tests)
+        # Attributes of the collectivity (codebook `unit: collectivity`) are tabulated once per
+        # collectivity, crossed only with the dimensions that are collectivity attributes too.
+        per_coll = [q for q in questions if q.tabulation_unit == COLLECTIVITY]
+        plain = [q for q in questions if q.tabulation_unit != COLLECTIVITY]
+        # a weight exists on the calibrated levels only (respondents and their tools, not the BP inventory)
+        options["weight"] = weight if weight in frame.columns else None
+        level_design = design_of({"design": design or {}, "tabulation": {"weight": options["weight"]}}, level)
+        groups = [(merged(frame), [q for q in plain if q.harmonised not in dims], dims, level_design)]
+        groups += [(merged(frame, keep=q.harmonised), [q], dims, level_design) for q in plain if q.harmonised in dims]
+        if per_coll:
+            units = collectivity_units(frame, per_coll, **dict((design or {}).get("collectivity") or {}))
+            log.info("%s: collectivity attributes %s tabulated once per collectivity (first complete response): %s",
+                     level, [q.id for q in per_coll], units.summary())
+            conflicts.append(units.conflicts)
+            cdims = [d for d in dims if d in {q.harmonised for q in per_coll}]
+            cdesign = Design(weight=level_design.weight)  # one row per collectivity: no cluster left
+            groups += [(merged(units.frame, keep=q.harmonised if q.harmonised in dims else None), [q], cdims, cdesign)
+                       for q in per_coll]
+        for sub, qs, gdims, gdesign in groups:
+            res = tabulate_level(sub, qs, gdims, codebook=codebook, **options)
+            res_cells, res_tests = design_tables(res.cells, res.tests, sub, qs, gdesign, codebook=codebook,
+                                                 confidence=tabulation.get("confidence", 0.95))
+            cells_parts.append(res_cells)
+            test_parts.append(res_tests)
     position = {q.id: i for i, q in enumerate(codebook.questions)}
 
     def in_order(frame: pd.DataFrame) -> pd.DataFrame:
@@ -261,6 +300,12 @@ def run_tabulate(edition: str, inputs: dict[str, str], outputs: dict[str, str], 
 
     result_cells = in_order(pd.concat([c for c in cells_parts if len(c)], ignore_index=True))
     result_tests = in_order(pd.concat([t for t in test_parts if len(t)], ignore_index=True))
+    if "unweighted_count" in result_cells.columns:  # unweighted levels of a weighted edition: counts are respondents
+        result_cells["unweighted_count"] = result_cells["unweighted_count"].fillna(result_cells["count"])
+        result_cells["unweighted_base"] = result_cells["unweighted_base"].fillna(result_cells["base"])
+    result_cells = cmp.add_letters(result_cells, {"comparisons": comparisons or {}},
+                                   confidence=tabulation.get("confidence", 0.95))
+    result_tests = cmp.adjust_tests(result_tests, {"comparisons": comparisons or {}})
     cells = apply_disclosure(result_cells, min_cell=min_cell, small_base=int(disclosure["small_base"]), codebook=codebook)
     problems = check_disclosure(cells, min_cell, codebook=codebook)
     if problems:
@@ -272,6 +317,10 @@ def run_tabulate(edition: str, inputs: dict[str, str], outputs: dict[str, str], 
     public.insert(0, "edition", edition)
     write_csv(public, out / "cells.csv")
     write_csv(result_tests, out / "tests.csv")
+    if calibrated is not None:
+        write_csv(calibrated.margins, out / "calibration.csv")
+    if conflicts:  # answers that differ between respondents of one collectivity (cleaning report, technical note)
+        write_csv(pd.concat(conflicts, ignore_index=True), out / "collectivity_conflicts.csv")
     for qid, group in public.groupby("question_id", sort=True):
         harmonised = group["harmonised"].iloc[0]
         write_csv(group, out / f"{qid}_{harmonised}.csv")

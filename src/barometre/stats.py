@@ -26,19 +26,19 @@ PEARSON = "khi2 de Pearson"
 FISHER = "test exact de Fisher"
 PERMUTATION = "test de permutation (khi2)"
 KRUSKAL = "test de Kruskal-Wallis"
+TREND = "test de tendance (scores moyens)"
+TREND_PERMUTATION = "test de tendance (scores moyens, permutation)"
 NOT_APPLICABLE = "non applicable"
 
 #: Default seed of the permutation tests (end of the 2017 fieldwork).
 DEFAULT_SEED = 20171006
 
-_PERMUTATION_BATCH = 1000
-#: Above this many respondents in a table, random tables are drawn directly with fixed margins
-#: (Patefield's algorithm, :func:`scipy.stats.random_table`): same null distribution, but a cost
-#: that no longer grows with the number of respondents (9 999 permutations of 10 000 labels take
-#: seconds per test, and 1 000 copies of a million labels would need 8 GB at once). At or below
-#: it, the labels are permuted as before, so the p-values of the editions so far (at most
-#: 202 respondents) are unchanged.
+#: Kept for readers of older results: the permutation test now draws random tables with fixed
+#: margins at any size (:class:`scipy.stats.MonteCarloMethod`), whose cost does not grow with
+#: the number of respondents.
 PERMUTATION_DIRECT_ABOVE = 1_000
+#: Smallest group a rank test (Kruskal-Wallis) compares: smaller groups are left out of it.
+MIN_RANK_GROUP = 5
 
 
 def wilson_interval(
@@ -260,52 +260,6 @@ class AssociationTest:
         return cls(NOT_APPLICABLE, float("nan"), None, float("nan"), int(n), float("nan"))
 
 
-def _chi2_statistic(table: np.ndarray, expected: np.ndarray) -> float:
-    return float(np.sum((table - expected) ** 2 / expected))
-
-
-def _permutation_pvalue(
-    table: np.ndarray, expected: np.ndarray, observed: float, permutations: int, seed: int | None
-) -> float:
-    """Monte-Carlo p-value of the χ² statistic, margins fixed (columns permuted).
-
-    Up to :data:`PERMUTATION_DIRECT_ABOVE` respondents, each draw permutes the
-    column labels of the respondents; above, each draw is a random table with the
-    same margins (Patefield), whose distribution is the same.
-    """
-    r, c = table.shape
-    counts = table.astype(np.int64)
-    if counts.sum() > PERMUTATION_DIRECT_ABOVE:
-        from scipy.stats import random_table
-
-        rng = np.random.default_rng(seed)
-        sampler = random_table(counts.sum(axis=1), counts.sum(axis=0), seed=rng)
-        tol = 1e-9 * max(1.0, observed)
-        exceed = done = 0
-        while done < permutations:
-            b = min(_PERMUTATION_BATCH, permutations - done)
-            tabs = sampler.rvs(size=b, method="patefield")
-            stats = np.sum((tabs - expected) ** 2 / expected, axis=(1, 2))
-            exceed += int(np.count_nonzero(stats >= observed - tol))
-            done += b
-        return (exceed + 1) / (permutations + 1)
-    rows = np.repeat(np.arange(r), counts.sum(axis=1))
-    cols = np.repeat(np.arange(c), counts.sum(axis=0))
-    rng = np.random.default_rng(seed)
-    tol = 1e-9 * max(1.0, observed)
-    exceed = 0
-    done = 0
-    while done < permutations:
-        b = min(_PERMUTATION_BATCH, permutations - done)
-        perm = rng.permuted(np.broadcast_to(cols, (b, cols.size)), axis=1)
-        idx = np.arange(b)[:, None] * (r * c) + rows[None, :] * c + perm
-        tabs = np.bincount(idx.ravel(), minlength=b * r * c).reshape(b, r, c)
-        stats = np.sum((tabs - expected) ** 2 / expected, axis=(1, 2))
-        exceed += int(np.count_nonzero(stats >= observed - tol))
-        done += b
-    return (exceed + 1) / (permutations + 1)
-
-
 def association_test(
     table: ArrayLike,
     *,
@@ -322,11 +276,10 @@ def association_test(
       continuity correction (``scipy.stats.chi2_contingency(correction=False)``);
     * otherwise, a 2×2 table → Fisher's exact test (two-sided);
     * otherwise → a Monte-Carlo permutation test of the χ² statistic with both
-      margins fixed, ``permutations`` draws from ``numpy.random.default_rng(seed)``,
-      p = (1 + #{χ²* ≥ χ²}) / (1 + permutations). Above
-      :data:`PERMUTATION_DIRECT_ABOVE` respondents the random tables are drawn
-      directly (Patefield) instead of permuting every respondent: constant cost
-      and memory whatever the size of the survey.
+      margins fixed: ``scipy.stats.chi2_contingency(method=MonteCarloMethod(...))``,
+      ``permutations`` random tables from ``numpy.random.default_rng(seed)``,
+      p = (1 + #{χ²* ≥ χ²}) / (1 + permutations); constant cost and memory
+      whatever the size of the survey.
 
     Parameters
     ----------
@@ -366,22 +319,78 @@ def association_test(
     ti = ti[ti.sum(axis=1) > 0][:, ti.sum(axis=0) > 0]
     if ti.shape[0] < 2 or ti.shape[1] < 2:
         return AssociationTest.not_applicable(int(ti.sum()))
-    exp_i = np.outer(ti.sum(axis=1), ti.sum(axis=0)) / ti.sum()
-    observed = _chi2_statistic(ti, exp_i)
-    p = _permutation_pvalue(ti, exp_i, observed, permutations, seed)
-    return AssociationTest(PERMUTATION, observed, None, float(p), int(ti.sum()), min_exp)
+    method = _sps.MonteCarloMethod(n_resamples=permutations, rng=np.random.default_rng(seed))
+    res = _sps.chi2_contingency(ti, correction=False, method=method)
+    return AssociationTest(PERMUTATION, float(res.statistic), None, float(res.pvalue), int(ti.sum()), min_exp)
 
 
-def kruskal_test(values: np.ndarray, groups: np.ndarray, n_groups: int) -> AssociationTest:
+def kruskal_test(values: np.ndarray, groups: np.ndarray, n_groups: int, min_group: int = MIN_RANK_GROUP) -> AssociationTest:
     """Kruskal-Wallis test of a numeric variable across groups (unweighted).
 
-    Groups with no value are ignored; fewer than two non-empty groups, or no
-    variation at all, gives ``"non applicable"``.
+    Only groups of at least ``min_group`` values are compared (the χ² approximation
+    of H needs them; a group of one value says nothing about its distribution);
+    fewer than two such groups, or no variation at all, gives ``"non applicable"``.
     """
     samples = [values[groups == k] for k in range(n_groups)]
-    samples = [s for s in samples if s.size > 0]
+    samples = [s for s in samples if s.size >= max(min_group, 1)]
     n = int(sum(s.size for s in samples))
-    if len(samples) < 2 or np.unique(values).size < 2:
+    if len(samples) < 2 or np.unique(np.concatenate(samples)).size < 2:
         return AssociationTest.not_applicable(n)
     res = _sps.kruskal(*samples)
     return AssociationTest(KRUSKAL, float(res.statistic), len(samples) - 1, float(res.pvalue), n, float("nan"))
+
+
+
+def trend_test(
+    table: ArrayLike,
+    scores: ArrayLike | None = None,
+    *,
+    min_expected: float = 5,
+    permutations: int = 9999,
+    seed: int | None = DEFAULT_SEED,
+) -> AssociationTest:
+    """Test for an ordered answer across groups: the mean-score statistic (Cochran–Mantel–Haenszel).
+
+    Rows are ordered answers with ``scores`` (default 1, 2, …), columns are groups
+    (nominal). ``Q = (n − 1) · Σ_j n_j (m̄_j − m̄)² / Σ_i n_i (a_i − ā)²``, χ² with
+    (groups − 1) degrees of freedom; with two groups it is the linear-by-linear
+    (Cochran–Armitage) statistic. When an expected count is below ``min_expected``
+    the p-value is a permutation one (``scipy.stats.permutation_test``, groups
+    permuted, ``permutations`` draws from ``default_rng(seed)``).
+
+    Empty rows and columns are dropped first; fewer than two of either, or no
+    variation of the scores, gives « non applicable ».
+    """
+    t = np.asarray(table, dtype=float)
+    a = np.arange(1, t.shape[0] + 1, dtype=float) if scores is None else np.asarray(scores, dtype=float)
+    keep_r, keep_c = t.sum(axis=1) > 0, t.sum(axis=0) > 0
+    t, a = t[keep_r][:, keep_c], a[keep_r]
+    total = float(t.sum())
+    if t.shape[0] < 2 or t.shape[1] < 2:
+        return AssociationTest.not_applicable(int(round(total)))
+    ti = np.rint(t).astype(np.int64)
+    y = np.repeat(np.tile(a, t.shape[1]), ti.T.ravel())          # answer score of each row
+    g = np.repeat(np.repeat(np.arange(t.shape[1]), t.shape[0]), ti.T.ravel())  # its group
+
+    def statistic(groups: np.ndarray, axis: int = -1) -> np.ndarray:
+        groups = np.atleast_2d(groups)
+        k = t.shape[1]
+        onehot = groups[..., None] == np.arange(k)
+        n_j = onehot.sum(axis=-2)
+        s_j = (onehot * y[:, None]).sum(axis=-2)
+        ybar = y.mean()
+        between = np.sum(np.where(n_j > 0, (s_j - n_j * ybar) ** 2 / np.where(n_j > 0, n_j, 1), 0.0), axis=-1)
+        total_ss = np.sum((y - ybar) ** 2)
+        return np.squeeze((y.size - 1) * between / total_ss)
+
+    if np.ptp(y) == 0:
+        return AssociationTest.not_applicable(int(y.size))
+    expected = np.outer(t.sum(axis=1), t.sum(axis=0)) / total
+    min_exp = float(expected.min())
+    q = float(statistic(g))
+    df = t.shape[1] - 1
+    if min_exp >= min_expected:
+        return AssociationTest(TREND, q, df, float(_sps.chi2.sf(q, df)), int(y.size), min_exp)
+    res = _sps.permutation_test((g,), statistic, permutation_type="pairings", n_resamples=permutations,
+                                alternative="greater", vectorized=True, batch=100, rng=np.random.default_rng(seed))
+    return AssociationTest(TREND_PERMUTATION, q, None, float(res.pvalue), int(y.size), min_exp)

@@ -20,18 +20,24 @@ top2_share (ordinal with ``top2``)
     Sum of the two named categories, same base as ``share`` (so it equals the
     sum of the two shares). ``answer_key`` is ``"top2"``.
 cumulative_share (band with ``cumulative: true``)
-    « x or less »: this band plus every lower band, over the **substantive**
-    answers only (NSP excluded from the base), so that the last band is 100 %.
+    « x or less »: this band plus every lower band, over the **same base as the
+    shares** (every answer, « ne se prononce pas » included and shown as its own
+    share): one base for the whole table, so the last band reaches 100 % minus
+    the NSP share. (A registry figure « parmi les réponses connues » states its
+    own base, ``base: substantive``.)
 share (multiple)
     Rows that selected the option / rows that answered the question (any option
     not missing). An option missing in an answered row counts as not selected.
-    Shares may add up to more than 100 %.
+    Shares may add up to more than 100 %. An **exclusive** option (« ne se
+    prononce pas », ``exclusive: true``) is reported as its own share of every
+    row that answered, and its rows leave the base of every other option.
 first_share, top3_share, mean_rank (ranking)
-    Base = rows that ranked at least one item. ``first_share``: ranked the item
-    first; ``top3_share``: ranked it 1st, 2nd or 3rd; ``mean_rank``: mean rank
-    among the rows that ranked the item (``count`` = those rows), with a Student
-    *t* interval (``NaN`` below two rows; weighted: on the item's Kish
-    effective base).
+    Base = rows that ranked at least one item (the same base in the figures
+    registry). ``first_share``: ranked the item first; ``top3_share``: ranked it
+    1st, 2nd or 3rd; ``mean_rank`` (partial rankings): mean rank among the rows
+    that ranked the item (``count`` = those rows; an unranked item is not given a
+    rank), with a Student *t* interval (``NaN`` below two rows; weighted: on the
+    item's Kish effective base).
 mean, median (numeric)
     Over non-missing values; ``count`` = ``base`` = rows with a value. The mean
     has a Student *t* interval, the median none.
@@ -49,12 +55,15 @@ effective base, and two more columns, ``unweighted_count`` and
 Tests of association (one per question × dimension, on the dimension columns
 only, « Ensemble » excluded):
 
-* single/ordinal/band: substantive answers × dimension (NSP excluded), key ``"all"``;
+* single: substantive answers × dimension (NSP excluded), key ``"all"``;
+* ordinal/band: the same table, tested for trend (mean score of the ordered
+  answers across the dimension, :func:`barometre.stats.trend_test`), key ``"all"``;
 * multiple: one 2 × k test per option (selected / not selected among the rows
   that answered × dimension), key = option key; no multiplicity correction;
 * ranking: the item ranked first × dimension, key ``"first"``;
-* numeric: Kruskal-Wallis across the dimension values, key ``"all"``
-  (« non applicable » when weighted).
+* numeric: Kruskal-Wallis across the dimension values with at least
+  :data:`barometre.stats.MIN_RANK_GROUP` values, key ``"all"`` (« non applicable »
+  when weighted).
 
 Weighted tables are tested after rescaling them to their Kish effective base
 (a first-order design-effect correction), see :func:`barometre.stats.association_test`.
@@ -81,6 +90,7 @@ from barometre.stats import (
     grouped_moments,
     kruskal_test,
     t_interval,
+    trend_test,
     wilson_interval,
 )
 
@@ -400,6 +410,7 @@ def _categorical(
     cnt = ucnt if wv is None else _bincount2(a, g, k, g_n, wv)
     base, ubase = cnt.sum(axis=0), ucnt.sum(axis=0)
     eff = base if wv is None else grouped_effective_base(g, wv, g_n)
+    n_sub = len(q.codes)
     blocks = [ctx.block(SHARE, keys, labels, cnt, base, eff, *_pct_ci(cnt, base, eff, confidence), ucnt, ubase)]
 
     if q.type == "ordinal" and q.top2:
@@ -409,20 +420,20 @@ def _categorical(
         pct = _pct_ci(c2, base, eff, confidence)
         blocks.append(ctx.block(TOP2, ["top2"], [lab], c2, base, eff, *pct, u2, ubase))
 
-    n_sub = len(q.codes)
     if q.type == "band" and q.cumulative:
+        # one base for the shares and the cumulative shares: every answer, « ne se prononce pas »
+        # included and shown as its own share (the last band reaches 100 % minus that share)
         cc, uc = np.cumsum(cnt[:n_sub], axis=0), np.cumsum(ucnt[:n_sub], axis=0)
-        sbase, usbase = cc[-1], uc[-1]
-        sub = a < n_sub
-        seff = sbase if wv is None else grouped_effective_base(g[sub], wv[sub], g_n)
         clabels = [f"Cumul jusqu'à « {c.label} »" for c in q.codes]
-        pct = _pct_ci(cc, sbase, seff, confidence)
-        blocks.append(ctx.block(CUMULATIVE, keys[:n_sub], clabels, cc, sbase, seff, *pct, uc, usbase))
+        pct = _pct_ci(cc, base, eff, confidence)
+        blocks.append(ctx.block(CUMULATIVE, keys[:n_sub], clabels, cc, base, eff, *pct, uc, ubase))
 
     tests: dict[str, AssociationTest] = {}
     if test_kw is not None:
         table = _rescale(cnt[:n_sub], None if wv is None else wv[a < n_sub])
-        tests["all"] = association_test(table, **test_kw)
+        # ordered answers (ordinal, band): a test for trend of the mean score, not a nominal χ²
+        test = trend_test if q.type in ("ordinal", "band") else association_test
+        tests["all"] = test(table, **test_kw)
     return blocks, tests
 
 
@@ -451,12 +462,29 @@ def _multiple(
     ubase = np.bincount(g, minlength=g_n).astype(float)
     base = ubase if wv is None else np.bincount(g, weights=wv, minlength=g_n)
     eff = base if wv is None else grouped_effective_base(g, wv, g_n)
-    ucnt, cnt = _count_columns(lambda j: m[:, j] == 1, k, gcodes, ok, g_n, w)
-    blocks = [ctx.block(SHARE, keys, labels, cnt, base, eff, *_pct_ci(cnt, base, eff, confidence), ucnt, ubase)]
+    exclusive = [j for j, o in enumerate(q.options) if o.exclusive]
+    nsp = ok & (m[:, exclusive] == 1).any(axis=1) if exclusive else np.zeros(len(ok), dtype=bool)
+    # an exclusive option checked with others (a conflict the cleaning reports) counts only as that option
+    ucnt, cnt = _count_columns(lambda j: (m[:, j] == 1) & (j in exclusive or ~nsp), k, gcodes, ok, g_n, w)
+    if exclusive:
+        # « Ne se prononce pas » is an exclusive answer: its rows leave every other option's base
+        # (they did not say « not selected »); its own share stays on every row that answered.
+        u_nsp = np.bincount(gcodes[nsp], minlength=g_n).astype(float)
+        w_nsp = u_nsp if w is None else np.bincount(gcodes[nsp], weights=w[nsp], minlength=g_n)
+        sub = ok & ~nsp
+        e_sub = np.bincount(gcodes[sub], minlength=g_n).astype(float) if w is None else grouped_effective_base(gcodes[sub], w[sub], g_n)
+        is_excl = np.isin(np.arange(k), exclusive)[:, None]
+        ubase = np.where(is_excl, ubase, ubase - u_nsp)
+        base = np.where(is_excl, base, base - w_nsp)
+        eff = np.where(is_excl, eff, e_sub)
+    base_k, eff_k = np.broadcast_to(base, (k, g_n)), np.broadcast_to(eff, (k, g_n))
+    ubase_k = np.broadcast_to(ubase, (k, g_n))
+    blocks = [ctx.block(SHARE, keys, labels, cnt, base_k, eff_k, *_pct_ci(cnt, base_k, eff_k, confidence), ucnt, ubase_k)]
     tests: dict[str, AssociationTest] = {}
     if test_kw is not None:
         for i, key in enumerate(keys):
-            table = _rescale(np.vstack([cnt[i], base - cnt[i]]), wv)
+            rows = ok if i in exclusive else ok & ~nsp
+            table = _rescale(np.vstack([cnt[i], base_k[i] - cnt[i]]), None if w is None else w[rows])
             tests[key] = association_test(table, **test_kw)
     return blocks, tests
 
