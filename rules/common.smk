@@ -78,6 +78,7 @@ def all_outputs():
         ]
         if config["editions"][e].get("report", True):
             outs += [f"results/{e}/rapport_{e}.{fmt}" for fmt in config["report"]["formats"]]
+            outs += [f"results/{e}/note_technique_{e}.{fmt}" for fmt in config["report"]["formats"]]
     if "trends" in config:
         outs += trends_outputs()
     return outs

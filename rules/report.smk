@@ -2,6 +2,13 @@ REPORT_TEMPLATES = sorted(str(p) for p in Path(workflow.basedir, "report_templat
 REPORT_TEMPLATES = [str(Path(p).relative_to(workflow.basedir)) for p in REPORT_TEMPLATES]
 
 
+def editorial_of(wildcards):
+    """The edition's editorial Markdown files and the generic ones they fall back on."""
+    base = Path(workflow.basedir, "editorial")
+    files = sorted(base.glob(f"{wildcards.edition}/*.md")) + sorted(base.glob("generique/*.md"))
+    return [str(p.relative_to(workflow.basedir)) for p in files]
+
+
 rule plot_charts:
     """Tables (« Ensemble » cells) + named figures → one SVG per chart and charts.json (title, alt text, caption)."""
     input:
@@ -27,7 +34,7 @@ rule plot_charts:
 
 
 rule render_report:
-    """Figures, tables, charts, provenance, cleaning log → self-contained HTML report and its PDF (WeasyPrint)."""
+    """Figures, tables, charts, provenance, cleaning log, editorial text → the publication and the technical note (HTML + PDF)."""
     input:
         figures="results/{edition}/figures.csv",
         conformity="results/{edition}/conformity.txt",
@@ -39,11 +46,14 @@ rule render_report:
         published=published_of,
         registry=registry_of,
         templates=REPORT_TEMPLATES,
-        code=package_code("render", "fr", "quantifiers", "codebook", "figures"),
+        editorial=editorial_of,
+        code=package_code("render", "editorial", "typography", "fr", "quantifiers", "codebook", "figures"),
         script="scripts/render_report.py",
     output:
         html="results/{edition}/rapport_{edition}.html",
         pdf="results/{edition}/rapport_{edition}.pdf",
+        note_html="results/{edition}/note_technique_{edition}.html",
+        note_pdf="results/{edition}/note_technique_{edition}.pdf",
     params:
         config=config,
     log:
