@@ -125,11 +125,26 @@ def _format_value(row: Mapping) -> str:
     return fr.format_number(value)
 
 
-def _placeholder(expr: str, figures: Figures, variables: Mapping[str, str], where: str) -> str:
-    """The text of one placeholder (``expr`` is what is between the braces), or EditorialError."""
+@dataclass(frozen=True)
+class Filled:
+    """A filled placeholder: the printed value (``text``, in a ``span.fig`` of ``kind``) and what follows it."""
+
+    key: str
+    text: str
+    kind: str = "value"
+    after: str = ""
+    phrase: str = ""
+
+
+_KINDS = {"share": "pct", "count": "n", "distinct": "n", "sum": "n", "mean": "average", "median": "average",
+          "difference": "points"}
+
+
+def _placeholder(expr: str, figures: Figures, variables: Mapping[str, str], where: str) -> Filled:
+    """One placeholder (``expr`` is what is between the braces), filled; or EditorialError."""
     head, *filters = [p.strip() for p in expr.split("|")]
     if head in variables and not filters:
-        return str(variables[head])
+        return Filled(key="", text=str(variables[head]), kind="variable")
     try:
         key, attr = figures.resolve(head)
     except KeyError:
@@ -154,16 +169,17 @@ def _placeholder(expr: str, figures: Figures, variables: Mapping[str, str], wher
         else:
             raise EditorialError(f"{where} : filtre inconnu « {f} » (connus : « {QUANTIFIER} », « {QUANTIFIER} : … », « {SMALL_BASE_MARK} »)")
     if attr == "base":
-        return fr.format_number(figures.base_of(key))
+        return Filled(key, fr.format_number(figures.base_of(key)), "base")
     if attr == "n":
-        return fr.format_number(float(row["numerator"]))
+        return Filled(key, fr.format_number(float(row["numerator"])), "n")
     base = figures.base_of(key)
     small = not math.isnan(base) and base < figures.small_base
     if small and not marked:
         raise EditorialError(f"{where} : le chiffre « {key} » repose sur une base de {fr.format_number(base)} "
                              f"(moins de {figures.small_base}) ; ajoutez la marque « | {SMALL_BASE_MARK} »")
+    after = f" (effectif faible{fr.NBSP}: n{fr.NBSP}={fr.NBSP}{fr.format_number(base)})" if marked else ""
     if attr == "intervalle":
-        text = fr.format_range(row["ci_low"], row["ci_high"])
+        return Filled(key, fr.format_range(row["ci_low"], row["ci_high"]), "ci", after)
     elif quantifier is not None:
         if row["measure"] != "share":
             raise EditorialError(f"{where} : « {QUANTIFIER} » ne s'applique qu'à une part ; « {key} » est un {row['measure']}")
@@ -178,11 +194,13 @@ def _placeholder(expr: str, figures: Figures, variables: Mapping[str, str], wher
             text = quantifier
         else:
             text = quantify(float(value))
-    else:
-        text = _format_value(row)
-    if marked:
-        text += f" (effectif faible{fr.NBSP}: n{fr.NBSP}={fr.NBSP}{fr.format_number(base)})"
-    return text
+        return Filled(key, text, "quant", after, phrase=text)
+    text = _format_value(row)
+    kind = "large" if row["measure"] == "sum" and abs(float(value)) >= 1_000_000 else _KINDS.get(row["measure"], "value")
+    if kind == "points":
+        text, unit = text.split(fr.NBSP, 1)
+        after = f"{fr.NBSP}{unit}{after}"
+    return Filled(key, text, kind, after)
 
 
 def _inline(text: str, figures: Figures, variables: Mapping[str, str], where: str) -> str:
@@ -191,9 +209,13 @@ def _inline(text: str, figures: Figures, variables: Mapping[str, str], where: st
     for m in _PLACEHOLDER_RE.finditer(text):
         out.append(str(escape(text[last:m.start()])))
         expr = m.group(1)
-        value = _placeholder(expr, figures, variables, where)
-        key = expr.split("|")[0].strip()
-        out.append(f'<span class="fig" data-fig="{escape(key)}">{escape(value)}</span>')
+        f = _placeholder(expr, figures, variables, where)
+        if f.kind == "variable":
+            out.append(str(escape(f.text)))
+        else:
+            phrase = f' data-phrase="{escape(f.phrase)}"' if f.phrase else ""
+            out.append(f'<span class="fig" data-fig="{escape(f.key)}" data-kind="{f.kind}"{phrase}>{escape(f.text)}</span>'
+                       f"{escape(f.after)}")
         last = m.end()
     out.append(str(escape(text[last:])))
     html = "".join(out)
@@ -256,14 +278,13 @@ def render_editorial(
 
     def flush() -> None:
         if para:
-            text = " ".join(t for _, t in para)
-            where = f"{shown}, ligne {para[0][0]}"
-            if text.startswith("> "):
-                blocks.append(f'<p class="note">{_inline(text[2:].replace(" > ", " "), figs, variables, where)}</p>')
-            else:
-                html = _inline(text, figs, variables, where)
-                if re.sub(r"<[^>]+>", "", html).strip():  # a paragraph made only of an empty hook is dropped
-                    blocks.append(f"<p>{html}</p>")
+            note = para[0][1].startswith("> ")
+            html = " ".join(_inline(t[2:] if t.startswith("> ") else t, figs, variables, f"{shown}, ligne {n}")
+                            for n, t in para)
+            if note:
+                blocks.append(f'<p class="note">{html}</p>')
+            elif re.sub(r"<[^>]+>", "", html).strip():  # a paragraph made only of an empty hook is dropped
+                blocks.append(f"<p>{html}</p>")
             para.clear()
         if items:
             lis = "".join(f"<li>{_inline(t, figs, variables, f'{shown}, ligne {n}')}</li>" for n, t in items)

@@ -848,8 +848,17 @@ def explanations(figures: pd.DataFrame, registry: list[dict], codebook: Codebook
         lines = explanation(row, entry, codebook, cleaning_log, tool_blocks=blocks, compact_blocks=True,
                             with_exclusions=False)
         out.append({"key": row["key"], "definition": row["definition"],
-                    "lines": [(label, nbsp_thousands(text)) for label, text in lines]})
+                    "lines": [(label, identifiers_as_code(nbsp_thousands(text))) for label, text in lines]})
     return out
+
+
+_IDENTIFIER_RE = re.compile(r"(?<![\w{}])[A-Za-z0-9{}]+(?:_[A-Za-z0-9{}]+)+(?![\w{}])")
+
+
+def identifiers_as_code(text: str) -> Markup:
+    """Raw column and variable names (``O{i}_OBJ_SQ002``, ``tool_objectives``) set as ``<code>``: the
+    technical note names them for the audit, and marks them as identifiers, never as prose."""
+    return Markup(_IDENTIFIER_RE.sub(lambda m: f"<code>{m.group(0)}</code>", str(escape(text))))
 
 
 _INCLUSIVE_RE = re.compile(r"[\w'’-]*\w·\w+(?:·\w+)*")
