@@ -51,7 +51,7 @@ def test_no_internal_code_nor_snake_case(built_project, edition, document):
     assert not SNAKE_RE.findall(text), sorted(set(SNAKE_RE.findall(text)))[:20]
     assert not ENGLISH_CODES.findall(text), sorted(set(ENGLISH_CODES.findall(text)))
     pdf = subprocess.run(["pdftotext", "-enc", "UTF-8", str(pdf_path), "-"], capture_output=True, text=True, check=True).stdout
-    cited = set(SNAKE_RE.findall(" ".join(re.findall(r"<code>(.*?)</code>", html))))
+    cited = set(SNAKE_RE.findall(re.sub(r"<[^>]+>", "", " ".join(re.findall(r"<code>(.*?)</code>", html, re.S)))))
     stray = set(SNAKE_RE.findall(pdf)) - cited
     assert not stray, sorted(stray)[:20]
     if document == "rapport":  # figure and chart identifiers belong to the technical note only

@@ -440,6 +440,9 @@ def cross_tables(cells: pd.DataFrame, codebook: Codebook, small_base: int) -> li
                 rsel = qc[(qc["answer_key"] == key) & (qc["statistic"] == stat)]
                 if rsel.empty:
                     continue
+                whole = rsel[rsel["dimension"] == "ensemble"]
+                if len(whole) and not bool(whole["suppressed"].any()) and float(whole["count"].fillna(0).max()) == 0:
+                    continue  # an answer nobody gave: no empty row
                 label = nbsp_thousands(stat_label or str(rsel["answer_label"].iloc[0]))
                 vals = []
                 for (dim, v, _), info in zip(columns, col_info):
