@@ -804,7 +804,7 @@ def editorial_variables(edition: str, context: Mapping[str, Any], small_base: in
     return {
         "edition": edition,
         "collecte": fieldwork,
-        "collecte_phrase": f", {fieldwork}" if fieldwork else "",
+        "collecte_phrase": f", {fieldwork}" if fieldwork else f" (les dates de collecte de l'édition {edition} ne sont pas publiées)",
         "repondants": context["n_respondents"],
         "outils": tools,
         "outils_phrase": f", qui ont décrit {tools} outils numériques" if tools else "",
