@@ -98,3 +98,10 @@ def test_shipped_texts_have_no_sentence_twice():
             text = re.sub(r"\{\{.*?\}\}", "X", text)
             sentences += [s.strip() for s in re.split(r"(?<=[.!?])\s+", text) if len(s.strip()) > 30]
         assert len(sentences) == len(set(sentences)), edition
+
+
+def test_a_reading_note_stays_inside_its_chart(tmp_path, figures):
+    text = "# Titre\n\n{{ graphique C01 }}\n\n> Lecture : {{ F05 }} des outils.\n\nSuite.\n"
+    html = str(_render(tmp_path, text, figures, chart=lambda cid: f'<figure class="chart" data-chart="{cid}"></figure>').html)
+    assert '<p class="note reading-note">Lecture : <span' in html
+    assert html.index("reading-note") < html.index("</figure>") < html.index("<p>Suite.</p>")

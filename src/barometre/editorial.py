@@ -281,7 +281,10 @@ def render_editorial(
             note = para[0][1].startswith("> ")
             html = " ".join(_inline(t[2:] if t.startswith("> ") else t, figs, variables, f"{shown}, ligne {n}")
                             for n, t in para)
-            if note:
+            if note and blocks and blocks[-1].rstrip().endswith("</figure>"):  # a reading note stays with its chart
+                figure = blocks[-1].rstrip()
+                blocks[-1] = figure[:-len("</figure>")] + f'<p class="note reading-note">{html}</p>\n</figure>'
+            elif note:
                 blocks.append(f'<p class="note">{html}</p>')
             elif re.sub(r"<[^>]+>", "", html).strip():  # a paragraph made only of an empty hook is dropped
                 blocks.append(f"<p>{html}</p>")
