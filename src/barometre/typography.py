@@ -98,7 +98,7 @@ _SKIP_RE = re.compile(r"(<(svg|style|code|head|script|title|sup)\b.*?</\2>|<[^>]
 def typographie_html(html: str) -> str:
     """Apply :func:`typographie` to the text nodes of an HTML document (tags and code untouched).
 
-    Entities of the text are decoded before the rules and ``& < >`` escaped again after,
+    Entities of the text are decoded before the rules and ``& < > "`` escaped again after (as jinja does),
     so that a rule never cuts an entity (``&amp;``) and sees ``&nbsp;`` as the space it is.
     """
     parts = _SKIP_RE.split(html)
@@ -108,7 +108,7 @@ def typographie_html(html: str) -> str:
         text = parts[i]
         if text:
             text = typographie(_html.unescape(text))
-            text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+            text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace('"', "&#34;")
             out.append(_ORDINAL_RE.sub(_sup, text))
         if i + 1 < len(parts):
             out.append(parts[i + 1])

@@ -373,7 +373,7 @@ def _sommaire(wb, rows: list[tuple[str, str, str, object]], note: str | None) ->
     _widths(ws, [12, 90, 28, 16])
 
 
-def _columns(sub: pd.DataFrame) -> list[tuple[str, str]]:
+def table_columns(sub: pd.DataFrame) -> list[tuple[str, str]]:
     """(dimension, value) of the cross-table columns: Ensemble first, then each breakdown in cell order,
     leaving out the categories nobody is in (base 0, not masked)."""
     cols = []
@@ -389,7 +389,7 @@ def _columns(sub: pd.DataFrame) -> list[tuple[str, str]]:
 def _cross_table(ws, sub: pd.DataFrame, q: Question | None, qid: str, wording: str, codebook: Codebook,
                  note: str | None, legends: tuple[str, str]) -> object:
     """One question as a cross-table; returns the « Ensemble » base (for the Sommaire)."""
-    columns = _columns(sub)
+    columns = table_columns(sub)
     width = 1 + len(columns)
     r = _banner(ws, note, width)
     ws.cell(row=r, column=1, value=f"{qid} — {wording}").font = TITLE_FONT
