@@ -213,7 +213,7 @@ def test_trends_report_shows_every_indicator(built_project):
         for r in rows[~rows["comparable"]].itertuples():  # the reason of each non-comparable value
             assert _norm(r.note)[:60] in shown, (ind, r.edition)
     diffs = pd.read_csv(res / "questionnaire_differences.csv", keep_default_na=False)
-    table = html[html.index('<table class="differences">'):]
+    table = html[html.index('<table class="differences"'):]
     assert table.count("<tr>") - 1 == int((diffs["difference"] != "identique").sum())
     text = _norm(_pdf_text(res / "rapport_tendances.pdf"))
     assert "Données synthétiques : reconstruction documentée" in text

@@ -851,11 +851,11 @@ def explanations(figures: pd.DataFrame, registry: list[dict], codebook: Codebook
         lines = explanation(row, entry, codebook, cleaning_log, tool_blocks=blocks, compact_blocks=True,
                             with_exclusions=False)
         out.append({"key": row["key"], "definition": row["definition"],
-                    "lines": [(label, identifiers_as_code(nbsp_thousands(text))) for label, text in lines]})
+                    "lines": [(identifiers_as_code(label), identifiers_as_code(nbsp_thousands(text))) for label, text in lines]})
     return out
 
 
-_IDENTIFIER_RE = re.compile(r"(?<![\w{}])[A-Za-z0-9{}]+(?:_[A-Za-z0-9{}]+)+(?![\w{}])")
+_IDENTIFIER_RE = re.compile(r"(?<![\w{}])[A-Za-z0-9{}]+(?:_+[A-Za-z0-9{}]+)+(?![\w{}])")
 
 
 def identifiers_as_code(text: str) -> Markup:
