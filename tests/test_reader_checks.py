@@ -52,7 +52,8 @@ def test_no_internal_code_nor_snake_case(built_project, edition, document):
     assert not ENGLISH_CODES.findall(text), sorted(set(ENGLISH_CODES.findall(text)))
     pdf = subprocess.run(["pdftotext", "-enc", "UTF-8", str(pdf_path), "-"], capture_output=True, text=True, check=True).stdout
     cited = set(SNAKE_RE.findall(re.sub(r"<[^>]+>", "", " ".join(re.findall(r"<code>(.*?)</code>", html, re.S)))))
-    stray = set(SNAKE_RE.findall(pdf)) - cited
+    # an identifier set as code may wrap inside a word in the PDF: a fragment of a cited one is the same name
+    stray = {t for t in set(SNAKE_RE.findall(pdf)) - cited if not any(t in c for c in cited)}
     assert not stray, sorted(stray)[:20]
     if document == "rapport":  # figure and chart identifiers belong to the technical note only
         assert not CODE_RE.findall(text), sorted(set(CODE_RE.findall(text)))
