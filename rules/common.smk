@@ -66,6 +66,13 @@ def published_of(wildcards):
     return edition_spec(wildcards)["published"]
 
 
+def editorial_of(wildcards):
+    """The edition's editorial Markdown files and the generic ones they fall back on."""
+    base = Path(workflow.basedir, "editorial")
+    files = sorted(base.glob(f"{wildcards.edition}/*.md")) + sorted(base.glob("generique/*.md"))
+    return [str(p.relative_to(workflow.basedir)) for p in files]
+
+
 def all_outputs():
     outs = []
     for e in EDITIONS:

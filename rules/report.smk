@@ -2,13 +2,6 @@ REPORT_TEMPLATES = sorted(str(p) for p in Path(workflow.basedir, "report_templat
 REPORT_TEMPLATES = [str(Path(p).relative_to(workflow.basedir)) for p in REPORT_TEMPLATES]
 
 
-def editorial_of(wildcards):
-    """The edition's editorial Markdown files and the generic ones they fall back on."""
-    base = Path(workflow.basedir, "editorial")
-    files = sorted(base.glob(f"{wildcards.edition}/*.md")) + sorted(base.glob("generique/*.md"))
-    return [str(p.relative_to(workflow.basedir)) for p in files]
-
-
 rule plot_charts:
     """Tables (« Ensemble » cells) + named figures → one SVG per chart and charts.json (title, alt text, caption)."""
     input:
