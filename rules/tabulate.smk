@@ -13,6 +13,7 @@ rule tabulate:
     params:
         tabulation=config["tabulation"],
         disclosure=config["disclosure"],
+        synthetic=lambda wildcards: bool(config["editions"][wildcards.edition].get("synthetic", False)),
     log:
         "logs/{edition}/tabulate.log",
     resources:

@@ -8,4 +8,5 @@ with logging_to(snakemake.log[0]):  # noqa: F821 - injected by Snakemake
         dict(snakemake.output),  # noqa: F821
         tabulation=snakemake.params.tabulation,  # noqa: F821
         disclosure=snakemake.params.disclosure,  # noqa: F821
+        synthetic=snakemake.params.synthetic,  # noqa: F821
     )
