@@ -298,5 +298,5 @@ def test_workbook_and_csv_publish_the_same_numbers(built_project, published_cell
                 percent = stat in ("share", "top2_share", "cumulative_share", "first_share", "top3_share")
                 assert cell.value == pytest.approx(rec["value"] / 100 if percent else rec["value"]), (qid, label, val)
             n_checked += 1
-            n_expected += _shown_cells(group)
+        n_expected += _shown_cells(group)
     assert n_checked == n_expected
