@@ -50,7 +50,7 @@ SYSDEPS ?= install
 # libharfbuzz-subset0: WeasyPrint subsets the fonts it embeds (without it, whole fonts and a warning).
 APT_PACKAGES := poppler-utils libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 fonts-dejavu-core fonts-liberation
 
-.PHONY: help install sysdeps report test test-cluster lint dag screenshot clean distclean bench lock
+.PHONY: help install sysdeps report test test-cluster lint dag screenshot a11y clean distclean bench lock
 
 help: ## List the targets (default)
 	@echo "barometre — reproducible pipeline of the Baromètre de la démocratie locale numérique"
@@ -186,6 +186,18 @@ screenshot: ## Screenshot each built HTML report in headless Chromium (results/<
 	    || { echo "error: chromium could not render $$html" >&2; exit 1; }; \
 	  echo "==> wrote $$png"; \
 	done
+
+# Accessibility: axe-core (npm, pinned) in headless Chromium at 1280 px and 400 px on every built HTML
+# document; fails on a serious or critical violation. Chromium comes from apt-get (when root), axe-core
+# from the npm registry into .cache/a11y (git-ignored). The tests run the same check when both are there.
+AXE_VERSION ?= 4.10.2
+a11y: $(STAMP) ## Accessibility check of the built HTML (axe-core in headless Chromium, 1280 and 400 px)
+	@bash -c "$$SYSDEPS_SH" sysdeps chromium
+	@test -f .cache/a11y/node_modules/axe-core/axe.min.js || { command -v npm >/dev/null || { echo "error: npm missing (apt-get install npm)" >&2; exit 1; }; \
+	  mkdir -p .cache/a11y && npm install --no-audit --no-fund --prefix .cache/a11y axe-core@$(AXE_VERSION); }
+	@shopt -s nullglob; docs=(results/*/rapport_*.html results/*/note_technique_*.html); \
+	if [ $${#docs[@]} -eq 0 ]; then echo "error: no built HTML document: run make report first" >&2; exit 1; fi; \
+	$(BIN)/python -m barometre.accessibility "$${docs[@]}"
 
 bench: $(STAMP) sysdeps ## Run the benchmarks: bench/run.py BENCH_ARGS
 	@test -f bench/run.py || { echo "error: bench/run.py does not exist yet" >&2; exit 1; }

@@ -68,6 +68,13 @@ def published_of(wildcards):
     return edition_spec(wildcards).get("published") or []
 
 
+def editorial_of(wildcards):
+    """The edition's editorial Markdown files and the generic ones they fall back on."""
+    base = Path(workflow.basedir, "editorial")
+    files = sorted(base.glob(f"{wildcards.edition}/*.md")) + sorted(base.glob("generique/*.md"))
+    return [str(p.relative_to(workflow.basedir)) for p in files]
+
+
 def all_outputs():
     outs = []
     for e in EDITIONS:
@@ -81,6 +88,7 @@ def all_outputs():
         ]
         if config["editions"][e].get("report", True):
             outs += [f"results/{e}/rapport_{e}.{fmt}" for fmt in config["report"]["formats"]]
+            outs += [f"results/{e}/note_technique_{e}.{fmt}" for fmt in config["report"]["formats"]]
     if "trends" in config:
         outs += trends_outputs()
     return outs

@@ -27,7 +27,7 @@ rule plot_charts:
 
 
 rule render_report:
-    """Figures, tables, charts, provenance, cleaning log → self-contained HTML report and its PDF (WeasyPrint)."""
+    """Figures, tables, charts, provenance, cleaning log, editorial text → the publication and the technical note (HTML + PDF)."""
     input:
         figures="results/{edition}/figures.csv",
         conformity="results/{edition}/conformity.txt",
@@ -39,13 +39,20 @@ rule render_report:
         published=published_of,
         registry=registry_of,
         templates=REPORT_TEMPLATES,
-        code=package_code("render", "fr", "quantifiers", "codebook", "figures"),
+        editorial=editorial_of,
+        code=package_code("render", "editorial", "typography", "fr", "quantifiers", "codebook", "figures"),
         script="scripts/render_report.py",
     output:
         html=report("results/{edition}/rapport_{edition}.html", category="Édition {edition}", subcategory="Publication",
-                    labels={"Fichier": "rapport_{edition}.html", "Contenu": "Rapport (HTML)"}),
+                    labels={"Fichier": "rapport_{edition}.html", "Contenu": "Publication (HTML)"}),
         pdf=report("results/{edition}/rapport_{edition}.pdf", category="Édition {edition}", subcategory="Publication",
-                   labels={"Fichier": "rapport_{edition}.pdf", "Contenu": "Rapport (PDF)"}),
+                   labels={"Fichier": "rapport_{edition}.pdf", "Contenu": "Publication (PDF)"}),
+        note_html=report("results/{edition}/note_technique_{edition}.html", category="Édition {edition}",
+                         subcategory="Note technique",
+                         labels={"Fichier": "note_technique_{edition}.html", "Contenu": "Note technique (HTML)"}),
+        note_pdf=report("results/{edition}/note_technique_{edition}.pdf", category="Édition {edition}",
+                        subcategory="Note technique",
+                        labels={"Fichier": "note_technique_{edition}.pdf", "Contenu": "Note technique (PDF)"}),
     params:
         config=config,
     log:

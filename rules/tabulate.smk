@@ -17,6 +17,7 @@ rule tabulate:
         design=config.get("design", {}),
         comparisons=config.get("comparisons", {}),
         calibration=lambda wildcards: (config.get("calibration") or {}).get(wildcards.edition),
+        synthetic=lambda wildcards: bool(config["editions"][wildcards.edition].get("synthetic", False)),
     log:
         "logs/{edition}/tabulate.log",
     resources:

@@ -12,4 +12,5 @@ with logging_to(snakemake.log[0]):  # noqa: F821 - injected by Snakemake
         design=snakemake.params.design,  # noqa: F821
         comparisons=snakemake.params.comparisons,  # noqa: F821
         calibration=snakemake.params.calibration,  # noqa: F821
+        synthetic=snakemake.params.synthetic,  # noqa: F821
     )

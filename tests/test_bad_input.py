@@ -486,15 +486,18 @@ def injected_report(built_project, tmp_path_factory):
     log.to_csv(out / "cleaning_log.csv", index=False)
     config = load_config(built_project / "config.yaml")
     config["editions"][EDITION]["title"] = PAYLOAD
-    html = render.render_report(
-        EDITION, figures=out / "figures.csv", cells=out / "cells.csv", charts_dir=out / "charts",
-        provenance=res / "provenance.json", cleaning_log=out / "cleaning_log.csv", config=config,
-        codebook=built_project / SPEC["codebook"], published=built_project / SPEC["published"],
-    )
-    (out / "rapport.html").write_text(html, encoding="utf-8")
-    render.write_pdf(html, out / "rapport.pdf", base_url=out, root=out)
-    pdf_text = subprocess.run(["pdftotext", "-enc", "UTF-8", str(out / "rapport.pdf"), "-"],
-                              capture_output=True, text=True, check=True).stdout
+    html, pdf_text = "", ""
+    for document in ("rapport", "note"):  # the publication and the technical note, read together
+        page = render.render_report(
+            EDITION, figures=out / "figures.csv", cells=out / "cells.csv", charts_dir=out / "charts",
+            provenance=res / "provenance.json", cleaning_log=out / "cleaning_log.csv", config=config,
+            codebook=built_project / SPEC["codebook"], published=built_project / SPEC["published"], document=document,
+        )
+        (out / f"{document}.html").write_text(page, encoding="utf-8")
+        render.write_pdf(page, out / f"{document}.pdf", base_url=out, root=out)
+        html += page
+        pdf_text += subprocess.run(["pdftotext", "-enc", "UTF-8", str(out / f"{document}.pdf"), "-"],
+                                   capture_output=True, text=True, check=True).stdout
     return render, html, pdf_text, out
 
 
@@ -511,7 +514,7 @@ def test_injected_markup_and_template_code_stay_literal_and_inert(injected_repor
     # every place, whole and unevaluated: title, chart caption, exclusion reason, figure row, table label
     assert f"<title>{escaped}" in html
     assert f'<p class="chart-caption">{escaped}' in html
-    assert f"<td>test</td><td>{escaped}</td>" in html
+    assert f"<td>réponse de test</td><td>{escaped}</td>" in html
     assert escaped in re.search(r'<tr data-figure="F01">.*?</tr>', html, re.S).group(0)
     assert f"<tr><td>{escaped}</td>" in html
     assert html.count(escaped) == html.count("alert(1)") >= 6  # never a partial or evaluated copy

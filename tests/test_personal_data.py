@@ -216,7 +216,7 @@ def test_cells_of_one_or_two_respondents_are_suppressed_in_cells_csv_and_workboo
     ``suppressed``) and written « s » in tableaux.xlsx."""
     cells = published_cells
     ens = cells[(cells["dimension"] == "ensemble") & (cells["statistic"] == "share")].set_index(["question_id", "answer_key"])
-    wb = openpyxl.load_workbook(built_project / "results/2017/tableaux.xlsx", read_only=True)
+    wb = openpyxl.load_workbook(built_project / "results/2017/tableaux.xlsx")
     small = []
     for qid, key, n, base in _true_ensemble_counts(built_project):
         if (qid, key) not in ens.index:
@@ -228,11 +228,10 @@ def test_cells_of_one_or_two_respondents_are_suppressed_in_cells_csv_and_workboo
             small.append((qid, key))
             assert bool(row["suppressed"]) and pd.isna(row["count"]) and pd.isna(row["value"]), (qid, key, n)
             label = q.label_of(key)
-            sheet = wb[qid]
-            rows = [r for r in sheet.iter_rows(min_row=7, values_only=True)
-                    if r[1] == "Ensemble" and r[3] == "Part (%)" and r[4] == label]
-            assert len(rows) == 1, (qid, key, rows)
-            assert rows[0][5] == "s" and rows[0][7] == "s" and rows[0][-1] == "oui", (qid, key, rows[0])
+            shown = [c for stat, lab, dim, _, c in workbook_cells(wb[qid], cells[cells["question_id"] == qid])
+                     if stat == "share" and lab == label and dim == "ensemble"]
+            assert len(shown) == 1, (qid, key, shown)
+            assert shown[0].value is None and shown[0].fill.fill_type == "darkGray", (qid, key)  # empty, grey
     assert ("Q01", "service_etat") in small  # « Service de l'État », one respondent
     assert len(small) >= 5
 
@@ -257,18 +256,58 @@ def test_no_subtraction_of_published_numbers_recovers_a_suppressed_cell(publishe
     assert single_subtractions(published_cells) == []
 
 
+def workbook_cells(ws, sub: pd.DataFrame) -> list[tuple[str, str, str, str, object]]:
+    """(statistic, answer label, dimension, dimension value, cell) of every value cell of a question's cross-table."""
+    from barometre.workbook import STATISTIC_LABELS, table_columns
+
+    cols = table_columns(sub)
+    header = next(r for r in range(1, ws.max_row + 1) if ws.cell(row=r, column=1).value == "Réponse")
+    stats = list(dict.fromkeys(sub["statistic"].astype(str)))
+    titles = {STATISTIC_LABELS.get(st, st): st for st in stats}
+    stat, out = stats[0], []
+    for r in range(header + 2, ws.max_row + 1):  # after the base row
+        label = ws.cell(row=r, column=1).value
+        if label is None:
+            break  # the blank row before the legend
+        row = [ws.cell(row=r, column=j) for j in range(2, len(cols) + 2)]
+        if len(stats) > 1 and label in titles and all(c.value is None and c.fill.fill_type is None for c in row):
+            stat = titles[label]
+            continue
+        out += [(stat, str(label), dim, val, c) for (dim, val), c in zip(cols, row)]
+    return out
+
+
+def _shown_cells(group: pd.DataFrame) -> int:
+    """How many cells of one question the workbook shows: all but those of an empty category (base 0)
+    and those of an answer nobody gave in any column."""
+    from barometre.workbook import PERCENT_STATISTICS, table_columns
+
+    columns = set(table_columns(group))
+    n = 0
+    for (stat, _), answer in group.groupby(["statistic", "answer_key"], sort=False):
+        counts = pd.to_numeric(answer["count"], errors="coerce").fillna(0)
+        if stat in PERCENT_STATISTICS and not answer["suppressed"].any() and (counts == 0).all():
+            continue
+        n += sum((d, v) in columns for d, v in zip(answer["dimension"], answer["dimension_value"]))
+    return n
+
+
 def test_workbook_and_csv_publish_the_same_numbers(built_project, published_cells):
-    """Every count of tableaux.xlsx equals cells.csv, and every blank count of cells.csv is « s » in
-    the workbook (the workbook never shows a number the CSV hides)."""
-    wb = openpyxl.load_workbook(built_project / "results/2017/tableaux.xlsx", read_only=True)
-    n_checked = 0
+    """Every value of tableaux.xlsx equals cells.csv (shares as Excel percentages), every cell cells.csv
+    hides is an empty grey cell (the workbook never shows a number the CSV hides), and only answers
+    nobody gave are left out."""
+    wb = openpyxl.load_workbook(built_project / "results/2017/tableaux.xlsx")
+    n_checked = n_expected = 0
     for qid, group in published_cells.groupby("question_id", sort=False):
-        rows = [r for r in wb[qid].iter_rows(min_row=7, values_only=True) if r[0] == qid]
-        assert len(rows) == len(group), qid
-        for r, count in zip(rows, group["count"]):
-            if pd.isna(count):
-                assert r[5] == "s", (qid, r)
-            else:
-                assert r[5] == pytest.approx(count), (qid, r, count)
+        keyed = group.set_index(["statistic", "answer_label", "dimension", "dimension_value"])
+        for stat, label, dim, val, cell in workbook_cells(wb[qid], group):
+            rec = keyed.loc[(stat, label, dim, val)]
+            rec = rec.iloc[0] if isinstance(rec, pd.DataFrame) else rec
+            if bool(rec["suppressed"]) or bool(rec.get("base_suppressed", False)):
+                assert cell.value is None and cell.fill.fill_type == "darkGray", (qid, label, val)
+            elif pd.notna(rec["value"]):
+                percent = stat in ("share", "top2_share", "cumulative_share", "first_share", "top3_share")
+                assert cell.value == pytest.approx(rec["value"] / 100 if percent else rec["value"]), (qid, label, val)
             n_checked += 1
-    assert n_checked == len(published_cells)
+        n_expected += _shown_cells(group)
+    assert n_checked == n_expected

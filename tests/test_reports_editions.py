@@ -142,10 +142,11 @@ def test_generic_report_figures_equal_figures_csv(built_project, edition):
             assert text == fr.format_range(row["ci_low"], row["ci_high"]), key
         else:
             pytest.fail(f"unknown span kind {kind}")
-    # every figure of the registry is printed in the text, and listed in the conformity annex
+    # every figure of the registry is printed in the publication, and listed in the technical note's conformity table
     printed = {s["fig"] for s in spans}
     assert set(table.index) <= printed, set(table.index) - printed
-    assert set(table.index) <= set(re.findall(r'<tr data-figure="([^"]+)"', html))
+    note = (res / f"note_technique_{edition}.html").read_text(encoding="utf-8")
+    assert set(table.index) <= set(re.findall(r'<tr data-figure="([^"]+)"', note))
 
 
 @pytest.mark.parametrize("edition", GENERIC_EDITIONS)
@@ -153,11 +154,14 @@ def test_generic_report_reads_as_a_report(built_project, edition):
     proj = built_project
     res = proj / "results" / edition
     html = (res / f"rapport_{edition}.html").read_text(encoding="utf-8")
+    note = (res / f"note_technique_{edition}.html").read_text(encoding="utf-8")
     text = _norm(_pdf_text(res / f"rapport_{edition}.pdf"))
+    note_text = _norm(_pdf_text(res / f"note_technique_{edition}.pdf"))
     assert "Données synthétiques : reconstruction documentée" in text
-    for heading in ("Chiffres clés", "Méthodologie", "Annexe A – Conformité avec l'édition publiée",
-                    "Annexe B – Tableaux croisés", "Annexe C – Glossaire", "Contradictions et ambiguïtés des sources"):
+    for heading in ("Chiffres clés", "Contexte", "Méthodologie", "À propos", "indicatifs"):
         assert heading in text, heading
+    for heading in ("Conformité avec l'édition publiée", "Tableaux croisés", "Glossaire", "Contradictions et ambiguïtés des sources"):
+        assert heading in note_text, heading
     # one chart per chart of charts.json, each printed with its title
     manifest = yaml.safe_load((res / "charts" / "charts.json").read_text(encoding="utf-8"))
     assert manifest["charts"] and html.count("<svg") >= len(manifest["charts"])
@@ -169,10 +173,10 @@ def test_generic_report_reads_as_a_report(built_project, edition):
     if fw:
         assert _norm(fr.format_date(fw["end"])) in text
     else:
-        assert f"Les dates de collecte de l'édition {edition} ne sont pas publiées" in text
+        assert f"les dates de collecte de l'édition {edition} ne sont pas publiées" in text
     # contradictions: every figure id with a reading in the registry is listed
     figures = read_figures(res / "figures.csv")
-    section = html[html.index("Contradictions et ambiguïtés des sources"):]
+    section = note[note.index("Contradictions et ambiguïtés des sources"):]
     for fid in figures[figures["reading"].fillna("").astype(str).str.strip() != ""]["id"].unique():
         assert f"({fid}).</strong>" in section, fid
     # no 2017 wording leaks into another edition
@@ -180,7 +184,7 @@ def test_generic_report_reads_as_a_report(built_project, edition):
 
 
 def test_2018_mean_and_median_in_conformity(built_project):
-    html = (built_project / "results" / "2018" / "rapport_2018.html").read_text(encoding="utf-8")
+    html = (built_project / "results" / "2018" / "note_technique_2018.html").read_text(encoding="utf-8")
     for key, value in (("M01", "1,82"), ("M02", "0,44")):
         row = re.search(rf'<tr data-figure="{key}">(.*?)</tr>', html, re.S).group(1)
         cells = re.findall(r'<td class="num">(.*?)</td>', row)
@@ -205,15 +209,15 @@ def test_trends_report_shows_every_indicator(built_project):
         assert block.group(1) == ("oui" if comparable else "non"), ind
         if not comparable:
             assert "Indicateur non comparable entre éditions" in block.group(2)
-        shown = htmlmod.unescape(re.sub(r"<[^>]+>", "", block.group(2)))
+        shown = _norm(htmlmod.unescape(re.sub(r"<[^>]+>", "", block.group(2))))
         for r in rows[~rows["comparable"]].itertuples():  # the reason of each non-comparable value
-            assert r.note[:60] in shown, (ind, r.edition)
+            assert _norm(r.note)[:60] in shown, (ind, r.edition)
     diffs = pd.read_csv(res / "questionnaire_differences.csv", keep_default_na=False)
-    table = html[html.index('<table class="differences">'):]
+    table = html[html.index('<table class="differences"'):]
     assert table.count("<tr>") - 1 == int((diffs["difference"] != "identique").sum())
     text = _norm(_pdf_text(res / "rapport_tendances.pdf"))
     assert "Données synthétiques : reconstruction documentée" in text
-    for heading in ("Méthode", "Indicateurs harmonisés", "Différences entre questionnaires"):
+    for heading in ("Synthèse", "Méthode", "Indicateurs harmonisés", "Différences entre questionnaires"):
         assert heading in text
     assert "<script" not in html.lower() and not re.search(r'\b(src|href)="(https?:)?//', html)
 

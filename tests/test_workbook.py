@@ -70,39 +70,53 @@ def test_source_date_epoch_is_honoured(tables, tmp_path, monkeypatch):
         assert "2020-09-13T12:26:40Z" in z.read("docProps/core.xml").decode()
 
 
-def test_sheets_headers_wording_and_secret_marks(tables, tmp_path):
+def _table(ws) -> tuple[list, dict[str, list]]:
+    """(column headers, {answer label: row values}) of a question sheet's cross-table."""
+    header_row = next(r for r in range(1, ws.max_row + 1) if ws.cell(row=r, column=1).value == "Réponse")
+    headers = [c.value for c in ws[header_row]]
+    rows = {}
+    for r in range(header_row + 1, ws.max_row + 1):
+        label = ws.cell(row=r, column=1).value
+        if label:
+            rows[label] = [ws.cell(row=r, column=j) for j in range(1, len(headers) + 1)]
+    return headers, rows
+
+
+def test_sommaire_banner_and_cross_tables(tables, tmp_path):
     cells, tests = tables
     path = write_workbook(cells, tests, CB, tmp_path / "t.xlsx", note="Données synthétiques", min_cell=3, small_base=30)
     wb = openpyxl.load_workbook(path)
-    assert wb.sheetnames == ["Lisez-moi", "Q08", "Q09", "Q29", "Tests"]  # codebook order
-    assert wb.sheetnames[0] == "Lisez-moi" and wb.sheetnames[-1] == "Tests"
+    assert wb.sheetnames == ["Sommaire", "Lisez-moi", "Q08", "Q09", "Q29", "Tests"]  # codebook order
     assert all(len(s) <= 31 for s in wb.sheetnames)
     readme = " ".join(str(c.value) for c in wb["Lisez-moi"]["A"] if c.value)
     assert "Secret statistique" in readme and "Données synthétiques" in readme and "moins de 3 répondants" in readme
+    index = wb["Sommaire"]
+    assert index["A1"].value == "Données synthétiques"
+    links = {c.value: c.hyperlink.location for c in index["A"] if c.hyperlink is not None}
+    assert links["Q29"] == "'Q29'!A1" and links["Lisez-moi"] == "'Lisez-moi'!A1"
+    assert any(str(c.value).startswith("Votre collectivité dispose-t-elle") for c in index["B"] if c.value)
 
     ws = wb["Q29"]
-    assert ws["A1"].value.startswith("Q29 — Votre collectivité dispose-t-elle")
-    headers = [c.value for c in ws[6]]
-    assert headers == ["Question", "Dimension", "Catégorie", "Indicateur", "Modalité", "Effectif", "Base", "%",
-                       "IC 95 % bas", "IC 95 % haut", "Effectif faible", "Secret statistique"]
-    rows = [r for r in ws.iter_rows(min_row=7, values_only=True)]
-    frame = pd.DataFrame(rows, columns=headers)
-    assert len(frame) == int((cells["question_id"] == "Q29").sum())
-    oui = frame[(frame["Catégorie"] == "Ensemble") & (frame["Modalité"] == "Oui")].iloc[0]
-    assert oui["Effectif"] == SECRET and oui["%"] == SECRET and oui["Secret statistique"] == "oui"
-    non = frame[(frame["Catégorie"] == "Ensemble") & (frame["Modalité"] == "Non")].iloc[0]
-    if non["Secret statistique"] != "oui":
-        assert non["Effectif"] == 25 and non["%"] == pytest.approx(62.5)
-    # every suppressed cell shows « s », every visible count is a number
-    sec = frame["Secret statistique"] == "oui"
-    assert (frame.loc[sec, "Effectif"] == SECRET).all()
-    assert frame.loc[~sec, "Effectif"].map(lambda v: isinstance(v, (int, float))).all()
-    assert (frame.loc[frame["Catégorie"] == "Élu·e", "Effectif faible"] == "oui").all()  # base 12 < 30
-    # percentages formatted with one decimal
-    pct_col = headers.index("%") + 1
-    fmts = {ws.cell(row=r, column=pct_col).number_format for r in range(7, ws.max_row + 1)
-            if isinstance(ws.cell(row=r, column=pct_col).value, float)}
-    assert fmts == {"0.0"}
+    assert ws["A1"].value == "Données synthétiques"  # the banner heads every sheet
+    assert ws["A3"].value.startswith("Q29 — Votre collectivité dispose-t-elle")
+    headers, rows = _table(ws)
+    assert headers == ["Réponse", "Ensemble", "Élu·e", "Agent"]
+    base = [c.value for c in rows["Base (effectif)"][1:]]
+    assert base == [40, 12, 28]
+    sel = cells[(cells["question_id"] == "Q29") & (cells["statistic"] == "share")]
+    for label, row in rows.items():
+        if label == "Base (effectif)" or label.startswith(("Case grisée", "En italique")):
+            continue
+        for cell, value in zip(row[1:], ("Ensemble", "Élu·e", "Agent")):
+            rec = sel[(sel["answer_label"] == label) & (sel["dimension_value"] == value)].iloc[0]
+            if rec["suppressed"]:  # a masked cell is empty (no number, no text) and grey
+                assert cell.value is None and cell.fill.fill_type == "darkGray", (label, value)
+            else:  # a real Excel percentage
+                assert cell.value == pytest.approx(rec["value"] / 100) and cell.number_format.endswith("%")
+        assert (rows[label][2].font.italic or rows[label][2].value is None)  # Élu·e: base 12 < 30, in italics
+    assert rows["Oui"][1].value is None  # 1 « Oui » in 40: under secrecy
+    legend = [c.value for c in ws["A"] if c.value and str(c.value).startswith("Case grisée")]
+    assert legend and "moins de 3 réponses" in legend[0]
 
     wt = wb["Tests"]
     theaders = [c.value for c in wt[1]]
@@ -110,13 +124,29 @@ def test_sheets_headers_wording_and_secret_marks(tables, tmp_path):
     assert wt.max_row - 1 == len(tests)
 
 
-def test_q08_sheet_shows_indicator_and_option_labels(tables, tmp_path):
+def test_no_empty_category_and_letters_hook(tables, tmp_path):
+    cells, tests = tables
+    cells = cells.copy()
+    empty = cells[(cells["question_id"] == "Q29") & (cells["dimension_value"] == "Agent")].copy()
+    empty["dimension_value"], empty["base"], empty["count"], empty["value"] = "Région", 0, 0, np.nan
+    cells = pd.concat([cells, empty], ignore_index=True)
+    cells["letters"] = np.where(cells["dimension_value"] == "Agent", "B", None)
+    wb = openpyxl.load_workbook(write_workbook(cells, tests, CB, tmp_path / "e.xlsx"))
+    headers, rows = _table(wb["Q29"])
+    assert "Région" not in headers  # nobody in it: no column
+    agent = headers.index("Agent")
+    shown = [r[agent] for label, r in rows.items() if label != "Base (effectif)" and r[agent].value is not None]
+    assert shown and all(c.number_format.endswith('" B"') for c in shown)
+    assert any("Lettres" in str(c.value) for c in wb["Q29"]["A"] if c.value)
+
+
+def test_q08_sheet_shows_option_labels(tables, tmp_path):
     cells, tests = tables
     wb = openpyxl.load_workbook(write_workbook(cells, tests, CB, tmp_path / "m.xlsx"))
     ws = wb["Q08"]
     assert "plusieurs réponses possibles" in ws["A3"].value
-    labels = {r[4] for r in ws.iter_rows(min_row=7, values_only=True)}
-    assert "Renforcer la transparence de l'action publique" in labels
+    _, rows = _table(ws)
+    assert "Renforcer la transparence de l'action publique" in rows
 
 
 def test_refuses_cells_without_disclosure(tables, tmp_path):
@@ -127,13 +157,13 @@ def test_refuses_cells_without_disclosure(tables, tmp_path):
     assert not (tmp_path / "x.xlsx").exists()
 
 
-def test_weighted_workbook_has_effective_base_column(tmp_path):
+def test_weighted_workbook_shows_the_weighted_base(tmp_path):
     q = CB.question("Q29")
     frame = pd.DataFrame({q.harmonised: cat(["Oui"] * 10 + ["Non"] * 10, q.labels()), "w": np.linspace(0.5, 2, 20)})
     res = tabulate_level(frame, [q], [], weight="w")
     path = write_workbook(apply_disclosure(res.cells), res.tests, CB, tmp_path / "w.xlsx")
-    headers = [c.value for c in openpyxl.load_workbook(path)["Q29"][6]]
-    assert "Base effective" in headers
+    headers, rows = _table(openpyxl.load_workbook(path)["Q29"])
+    assert headers == ["Réponse", "Ensemble"] and rows["Base (effectif)"][1].value == pytest.approx(25)  # Σw
 
 
 def test_sheet_title_rules():

@@ -216,10 +216,13 @@ def run_provenance(edition: str, config: dict, inputs: dict[str, str], outputs: 
 
 # --------------------------------------------------------------------------- tabulate
 LEVEL_FRAMES = {"respondent": "respondents", "tool": "tools", "bp": "bp"}
+#: First line of every sheet of the workbook of a synthetic edition.
+SYNTHETIC_BANNER = "Données synthétiques : reconstruction documentée, ne pas citer comme résultats réels"
 
 
 def run_tabulate(edition: str, inputs: dict[str, str], outputs: dict[str, str], *, tabulation: dict, disclosure: dict,
-                 design: dict | None = None, comparisons: dict | None = None, calibration: dict | None = None) -> None:
+                 design: dict | None = None, comparisons: dict | None = None, calibration: dict | None = None,
+                 synthetic: bool = False) -> None:
     """Rule ``tabulate``: every question × each dimension → tidy CSVs, tests, workbook.
 
     Rare dimension values (fewer than ``disclosure.min_cell`` rows, e.g. « Service de
@@ -326,5 +329,5 @@ def run_tabulate(edition: str, inputs: dict[str, str], outputs: dict[str, str], 
         write_csv(group, out / f"{qid}_{harmonised}.csv")
     write_workbook(cells, result_tests, codebook, outputs["workbook"],
                    confidence=tabulation.get("confidence", 0.95), min_cell=min_cell,
-                   small_base=int(disclosure["small_base"]))
+                   small_base=int(disclosure["small_base"]), note=SYNTHETIC_BANNER if synthetic else None)
     log.info("tabulate: %d cells (%d suppressed), %d tests", len(cells), int(cells["suppressed"].sum()), len(result_tests))

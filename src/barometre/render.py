@@ -38,15 +38,19 @@ from markupsafe import Markup, escape
 from barometre import fr
 from barometre.charts import load_manifest, read_cells, read_figures
 from barometre.codebook import Codebook, load_codebook
+from barometre.editorial import render_editorial
 from barometre.errors import BarometreError
 from barometre.figures import STATUS_LABELS, exclusions_summary, explanation, load_registry
 from barometre.quantifiers import quantifier_holds, quantify
+from barometre.typography import typographie_html
 
 log = logging.getLogger("barometre.render")
 
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATES_DIR = ROOT / "report_templates"
 MAIN_TEMPLATE = "report.html.j2"
+#: The two documents of an edition: the publication and the technical note.
+DOCUMENT_TEMPLATES = {"rapport": MAIN_TEMPLATE, "note": "note_technique.html.j2"}
 CSS_FILE = "report.css"
 
 #: Dimensions of the cross-tables (appendix b), in column order, when the tables hold them.
@@ -436,6 +440,9 @@ def cross_tables(cells: pd.DataFrame, codebook: Codebook, small_base: int) -> li
                 rsel = qc[(qc["answer_key"] == key) & (qc["statistic"] == stat)]
                 if rsel.empty:
                     continue
+                whole = rsel[rsel["dimension"] == "ensemble"]
+                if len(whole) and not bool(whole["suppressed"].any()) and float(whole["count"].fillna(0).max()) == 0:
+                    continue  # an answer nobody gave: no empty row
                 label = nbsp_thousands(stat_label or str(rsel["answer_label"].iloc[0]))
                 vals = []
                 for (dim, v, _), info in zip(columns, col_info):
@@ -473,8 +480,8 @@ CLOSED_TYPES = ("single", "ordinal", "band", "multiple", "ranking")
 
 
 def narrative_of(edition: str, templates_dir: str | Path) -> str:
-    """The edition's own narrative (``_themes_<edition>.html.j2``) when there is one, else ``generic``."""
-    return str(edition) if (Path(templates_dir) / f"_themes_{edition}.html.j2").is_file() else "generic"
+    """The edition's own key figures (``_key_figures_<edition>.html.j2``, with its editorial text) when there are, else ``generic``."""
+    return str(edition) if (Path(templates_dir) / f"_key_figures_{edition}.html.j2").is_file() else "generic"
 
 
 def part_titles(codebook: Codebook, published: dict) -> dict[int, str]:
@@ -615,6 +622,9 @@ def render_report(
     published: dict | str | Path,
     templates_dir: str | Path = TEMPLATES_DIR,
     registry: list[dict] | str | Path | None = None,
+    document: str = "rapport",
+    hooks: Mapping[str, str] | None = None,
+    editorial_dir: str | Path | None = None,
 ) -> str:
     """Render the report of ``edition`` to one self-contained HTML string.
 
@@ -637,6 +647,13 @@ def render_report(
     registry
         The edition's figures registry (list or path): with it, the appendix
         explains how each figure is computed, as ``python -m barometre explain`` does.
+    document
+        ``"rapport"`` (the publication) or ``"note"`` (the technical note).
+    hooks
+        Texts other layers provide, empty by default: ``disclosure_summary`` (methodology),
+        ``audit_summary`` and ``design_summary`` (technical note).
+    editorial_dir
+        Folder of the editorial Markdown tree (default ``editorial/``).
 
     Returns
     -------
@@ -699,6 +716,7 @@ def render_report(
         "fieldwork": date_period(fieldwork["start"], fieldwork["end"]) if fieldwork else "",
         "fieldwork_end_year": str(fieldwork["end"])[:4] if fieldwork else str(edition),
         "css": _css(env),
+        "source_line": lambda c: source_line(c, str(edition), published.get("survey", {}).get("publisher", ""), synthetic),
         "stamp": stamp,
         "charts": charts,
         "published_charts": [c["id"] for c in published.get("charts", [])],
@@ -743,8 +761,74 @@ def render_report(
         "n_tools_known": not math.isnan(data.ensemble_base("tool")),
         "n_bp_known": not math.isnan(data.ensemble_base("bp")),
     }
-    html = env.get_template(MAIN_TEMPLATE).render(**context)
-    return protect_inclusive_words(html)
+    hooks = {k: str((hooks or {}).get(k) or "") for k in HOOKS}
+    variables = editorial_variables(str(edition), context, small_base, hooks)
+    macros = env.get_template("_macros.html.j2").make_module(context)
+
+    def editorial(name: str):
+        return render_editorial(name, str(edition), figures, small_base=small_base, variables=variables,
+                                chart=lambda cid: macros.chart(charts[cid]),
+                                **({"root": editorial_dir} if editorial_dir else {}))
+
+    context.update(hooks, document=document, editorial=editorial, source_label=source_label, rule_label=rule_label,
+                   parts_toc=[(p["anchor"], p["title"], False) for p in parts if p["questions"]])
+    if document not in DOCUMENT_TEMPLATES:
+        raise RenderError(f"document {document!r} inconnu (attendu : {', '.join(DOCUMENT_TEMPLATES)})")
+    html = env.get_template(DOCUMENT_TEMPLATES[document]).render(**context)
+    return typographie_html(protect_inclusive_words(html))
+
+
+#: Template variables other layers fill (publication layer, disclosure audit, survey design); empty by default.
+HOOKS = ("disclosure_summary", "audit_summary", "design_summary")
+
+#: French names of the raw sources and cleaning rules of the log (codes never shown to a reader).
+SOURCE_LABELS = {"survey": "questionnaire", "bp_inventory": "inventaire des budgets participatifs",
+                 "codebook": "dictionnaire des variables"}
+RULE_LABELS = {"test": "réponse de test", "duplicate": "doublon", "incomplete": "réponse incomplète",
+               "empty": "réponse vide", "out_of_period": "hors période de collecte"}
+
+
+def source_label(code: str) -> str:
+    """French name of a raw source (« questionnaire »), the code itself when it is not listed."""
+    return SOURCE_LABELS.get(str(code), str(code).replace("_", " "))
+
+
+def rule_label(code: str) -> str:
+    """French name of a cleaning rule (« doublon »)."""
+    return RULE_LABELS.get(str(code), str(code).replace("_", " "))
+
+
+def editorial_variables(edition: str, context: Mapping[str, Any], small_base: int, hooks: Mapping[str, str]) -> dict[str, str]:
+    """Values an editorial placeholder may name besides figures (``{{ collecte }}``, ``{{ repondants }}``…)."""
+    fieldwork = context["fieldwork"]
+    tools = context["n_tools"] if context["n_tools_known"] else ""
+    return {
+        "edition": edition,
+        "collecte": fieldwork,
+        "collecte_phrase": f", {fieldwork}" if fieldwork else f" (les dates de collecte de l'édition {edition} ne sont pas publiées)",
+        "repondants": context["n_respondents"],
+        "outils": tools,
+        "outils_phrase": f", qui ont décrit {tools} outils numériques" if tools else "",
+        "seuil_effectif": fr.format_number(small_base),
+        "seuil_case": context["min_cell"],
+        "confiance": context["confidence"],
+        **hooks,
+    }
+
+
+def source_line(chart: Mapping[str, Any], edition: str, publisher: str, synthetic: bool) -> str:
+    """« Source : Décider ensemble, baromètre 2017 (reconstruction) — Champ : outils décrits, n = 45 »."""
+    who = publisher or "Décider ensemble"
+    unit = str(chart.get("unit") or "répondants")
+    lo, hi = chart.get("base_min"), chart.get("base_max")
+    if lo is None or (isinstance(lo, float) and math.isnan(lo)):
+        n = ""
+    elif lo == hi:
+        n = f", n = {fr.format_number(lo)}"
+    else:
+        n = f", n = {fr.format_number(lo)} à {fr.format_number(hi)}"
+    origin = " (données reconstruites)" if synthetic else ""
+    return f"Source : {who}, baromètre de la démocratie locale numérique {edition}{origin} — Champ : {unit}{n}."
 
 
 def explanations(figures: pd.DataFrame, registry: list[dict], codebook: Codebook,
@@ -768,8 +852,17 @@ def explanations(figures: pd.DataFrame, registry: list[dict], codebook: Codebook
         lines = explanation(row, entry, codebook, cleaning_log, tool_blocks=blocks, compact_blocks=True,
                             with_exclusions=False)
         out.append({"key": row["key"], "definition": row["definition"],
-                    "lines": [(label, nbsp_thousands(text)) for label, text in lines]})
+                    "lines": [(identifiers_as_code(label), identifiers_as_code(nbsp_thousands(text))) for label, text in lines]})
     return out
+
+
+_IDENTIFIER_RE = re.compile(r"(?<![\w{}])[A-Za-z0-9{}]+(?:_+[A-Za-z0-9{}]+)+(?![\w{}])")
+
+
+def identifiers_as_code(text: str) -> Markup:
+    """Raw column and variable names (``O{i}_OBJ_SQ002``, ``tool_objectives``) set as ``<code>``: the
+    technical note names them for the audit, and marks them as identifiers, never as prose."""
+    return Markup(_IDENTIFIER_RE.sub(lambda m: f"<code>{m.group(0)}</code>", str(escape(text))))
 
 
 _INCLUSIVE_RE = re.compile(r"[\w'’-]*\w·\w+(?:·\w+)*")
@@ -886,7 +979,15 @@ def _templates_dir(templates: Any) -> Path:
 
 
 def run_render_report(edition: str, config: dict, inputs: dict[str, str], outputs: dict[str, str]) -> None:
-    """Rule ``render_report``: figures, tables, charts, provenance, cleaning log → report HTML + PDF."""
+    """Rule ``render_report``: figures, tables, charts, provenance, cleaning log → the publication
+    (``html``, ``pdf``) and, when asked, the technical note (``note_html``, ``note_pdf``)."""
+    for document, html_key, pdf_key in (("rapport", "html", "pdf"), ("note", "note_html", "note_pdf")):
+        if html_key in outputs:
+            _render_document(edition, config, inputs, outputs[html_key], outputs.get(pdf_key), document)
+
+
+def _render_document(edition: str, config: dict, inputs: dict[str, str], out_html: str, out_pdf: str | None,
+                     document: str) -> None:
     tables = Path(inputs["tables"])
     html = render_report(
         edition,
@@ -900,12 +1001,13 @@ def run_render_report(edition: str, config: dict, inputs: dict[str, str], output
         published=inputs.get("published") or {},
         templates_dir=_templates_dir(inputs.get("templates")),
         registry=inputs.get("registry"),
+        document=document,
     )
-    out_html = Path(outputs["html"])
+    out_html = Path(out_html)
     out_html.parent.mkdir(parents=True, exist_ok=True)
     out_html.write_text(html, encoding="utf-8")
     log.info("wrote %s (%d characters)", out_html, len(html))
-    if "pdf" in outputs:
+    if out_pdf:
         os.environ.setdefault("SOURCE_DATE_EPOCH", str(source_date_epoch(config)))
-        write_pdf(html, outputs["pdf"], base_url=out_html.parent)
-        log.info("wrote %s", outputs["pdf"])
+        write_pdf(html, out_pdf, base_url=out_html.parent)
+        log.info("wrote %s", out_pdf)

@@ -505,6 +505,7 @@ def draw_trend_chart(rows: pd.DataFrame, order: int = 0) -> dict[str, Any]:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    import seaborn as sns
 
     from barometre.charts import BASE_STYLE, MUTED_COLOUR, OKABE_ITO, TEXT_COLOUR, accessible_svg, check_layout
 
@@ -524,10 +525,11 @@ def draw_trend_chart(rows: pd.DataFrame, order: int = 0) -> dict[str, Any]:
     if bases:
         notes.append("Base : " + " ; ".join(bases) + ".")
     if is_share:
-        notes.append("Barres : intervalle de confiance à 95 % (Wilson).")
+        notes.append("Barres : intervalle de confiance à 95 % (Wilson), indicatif sur un échantillon non aléatoire.")
+    notes.append("Points non reliés : bases et questionnaires diffèrent d'une édition à l'autre.")
     for r in hidden.itertuples():
         why = "non comparable" if pd.notna(r.value) else "indicateur non mesuré"
-        notes.append(f"{r.edition} non représentée : {why} (voir trends.csv).")
+        notes.append(f"{r.edition} non représentée : {why} (raison dans le tableau).")
     footnote = _wrap(" ".join(notes))
     if synthetic:
         footnote += f"\n{SYNTHETIC_NOTE}"
@@ -538,7 +540,8 @@ def draw_trend_chart(rows: pd.DataFrame, order: int = 0) -> dict[str, Any]:
         fig, ax = plt.subplots(figsize=(6.3, height), layout="constrained")
         x = list(range(len(editions)))
         colour = OKABE_ITO["blue"]
-        ax.plot(x, values, color=colour, linewidth=1.6, marker="o", markersize=6, zorder=3)
+        # Each edition is a point on its own, never joined by a line: their bases and questionnaires differ.
+        sns.scatterplot(x=x, y=values, ax=ax, color=colour, s=48, zorder=3, legend=False)
         if is_share:
             lo = [v - float(l) for v, l in zip(values, shown["ci_low"])]
             hi = [float(h) - v for v, h in zip(values, shown["ci_high"])]

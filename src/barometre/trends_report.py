@@ -18,6 +18,7 @@ import datetime as dt
 import logging
 import math
 import os
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -37,6 +38,7 @@ from barometre.render import (
     write_pdf,
 )
 from barometre.trends import read_trends
+from barometre.typography import typographie_html
 
 log = logging.getLogger("barometre.trends_report")
 
@@ -67,6 +69,7 @@ def indicator_blocks(trends: pd.DataFrame, charts: Mapping[str, dict]) -> list[d
                 "measured": measured,
                 "value": str(r["value_label"]) if measured else fr.MISSING,
                 "ci": fr.format_range(lo, hi) if measured and not (math.isnan(lo) or math.isnan(hi)) else "",
+                "lo": None if math.isnan(lo) else lo, "hi": None if math.isnan(hi) else hi,
                 "base": f"{fr.format_number(base)} {r['unit_label']}" if not math.isnan(base) else "",
                 "comparable": bool(r["comparable"]),
                 "note": str(r["note"] or ""),
@@ -87,6 +90,41 @@ def indicator_blocks(trends: pd.DataFrame, charts: Mapping[str, dict]) -> list[d
     return blocks
 
 
+_KEY_WITH_LABEL_RE = re.compile(r"\b[a-z0-9]+(?:_[a-z0-9]+)+ \(([^)]*)\)")
+_SNAKE_RE = re.compile(r"\b[a-z0-9]+(?:_[a-z0-9]+)+\b")
+
+
+def french_detail(text: str) -> str:
+    """A questionnaire difference in French labels: « service_etat (Service de l'État) » → « « Service de l'État » »,
+    any other harmonised key written as words (``from_1000_to_5000`` → « from 1000 to 5000 » never happens
+    when the codebook gives the label)."""
+    text = _KEY_WITH_LABEL_RE.sub(lambda m: f"« {m.group(1)} »", text)
+    return _SNAKE_RE.sub(lambda m: m.group(0).replace("_", " "), text)
+
+
+def summary_sentences(blocks: list[dict]) -> list[str]:
+    """The summary paragraph: how many indicators compare, and for each comparable share whether the intervals
+    of its first and last comparable editions overlap (no reading of a change when they do)."""
+    comparable = [b for b in blocks if b["comparable"]]
+    out = [f"Sur {fr.format_number(len(blocks))} indicateurs harmonisés, {fr.format_number(len(comparable))} "
+           "se comparent sur au moins deux éditions ; les autres changent de question, de modalités ou de base."]
+    overlap, apart = [], []
+    for b in comparable:
+        eds = [e for e in b["editions"] if e["comparable"] and e["measured"] and e["lo"] is not None]
+        if len(eds) < 2:
+            continue
+        first, last = eds[0], eds[-1]
+        (overlap if first["lo"] <= last["hi"] and last["lo"] <= first["hi"] else apart).append(
+            f"{b['label'][:1].lower()}{b['label'][1:]} ({first['edition']} : {first['value']} ; {last['edition']} : {last['value']})")
+    if overlap:
+        out.append("Les intervalles de la première et de la dernière édition se recouvrent pour : " + " ; ".join(overlap)
+                   + ". L'écart n'y est pas lisible comme une évolution.")
+    if apart:
+        out.append("Ils sont disjoints pour : " + " ; ".join(apart) + ". L'écart reste à lire avec prudence : "
+                   "les répondants ne sont ni tirés au sort ni les mêmes d'une édition à l'autre.")
+    return out
+
+
 def difference_rows(differences: pd.DataFrame) -> tuple[list[dict], list[dict]]:
     """Differences between questionnaires (every row but « identique »), and the variables found identical."""
     diffs, same = [], []
@@ -94,7 +132,7 @@ def difference_rows(differences: pd.DataFrame) -> tuple[list[dict], list[dict]]:
         row = {
             "harmonised": str(r["harmonised"]), "label": str(r["label"]),
             "pair": f"{r['edition_a']} → {r['edition_b']}", "difference": str(r["difference_label"]),
-            "detail": str(r["detail"]), "comparable": str(r["comparable"]).lower() in ("true", "1"), "note": str(r["note"]),
+            "detail": french_detail(str(r["detail"])), "comparable": str(r["comparable"]).lower() in ("true", "1"), "note": str(r["note"]),
         }
         (same if r["difference"] == "identique" else diffs).append(row)
     return diffs, same
@@ -159,10 +197,11 @@ def render_trends_report(
         "differences": diffs,
         "identical": same,
         "n_differences": fr.format_number(len(diffs)),
+        "summary": summary_sentences(blocks),
         "confidence": fr.format_percent(100 * float(config.get("tabulation", {}).get("confidence", 0.95)), 0),
     }
     html = env.get_template(TRENDS_TEMPLATE).render(**context)
-    return protect_inclusive_words(html)
+    return typographie_html(protect_inclusive_words(html))
 
 
 def run_render_trends_report(config: dict, inputs: dict[str, Any], outputs: dict[str, str]) -> None:

@@ -1,14 +1,19 @@
 """Excel workbook of the tables (« tableaux détaillés »), byte-for-byte reproducible.
 
-One sheet per question (named by its id), preceded by a « Lisez-moi » sheet and
-followed by a « Tests » sheet. Suppressed figures are written as ``s`` (secret
-statistique), never as numbers. Two runs on the same cells give identical bytes:
+A « Sommaire » sheet (each question with a link to its sheet), a « Lisez-moi »
+sheet, one readable cross-table per question (answers in rows; « Ensemble » and
+each breakdown in columns; a base row; percentages as real Excel percentages),
+then a « Tests » sheet. The synthetic-data banner heads every sheet. A masked
+cell is an empty grey cell (never a number, never text in a numeric column),
+explained by the legend under each table; empty categories (base 0) are left
+out. The tidy long form stays in ``cells.csv``. Two runs on the same cells give identical bytes:
 the document properties carry a fixed date (``SOURCE_DATE_EPOCH`` when set,
 else 2017-10-06) and the zip container is rewritten with fixed entry dates.
 """
 from __future__ import annotations
 
 import io
+import itertools
 import math
 import os
 import tempfile
@@ -21,6 +26,7 @@ import pandas as pd
 from openpyxl import Workbook
 from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.utils import get_column_letter
+from openpyxl.worksheet.hyperlink import Hyperlink
 from openpyxl.writer.excel import ExcelWriter
 
 from barometre.codebook import TYPE_LABELS, Codebook, Question
@@ -61,6 +67,16 @@ BASE_NOTES = {
 HEADER_FONT = Font(bold=True)
 TITLE_FONT = Font(bold=True, size=12)
 HEADER_FILL = PatternFill("solid", fgColor="DDDDDD")
+BANNER_FONT = Font(bold=True, color="7A2E00")
+BANNER_FILL = PatternFill("solid", fgColor="FBEEE6")
+SECRET_FILL = PatternFill("darkGray", fgColor="BFBFBF", bgColor="FFFFFF")
+SMALL_FONT = Font(italic=True, color="555555")
+LINK_FONT = Font(color="0563C1", underline="single")
+#: Statistics that are shares: written as fractions with a percent format (Excel shows « 25,6 % » in French).
+PERCENT_STATISTICS = ("share", "top2_share", "cumulative_share", "first_share", "top3_share")
+PERCENT_FORMAT = '0.0\\ %'
+SECRET_LEGEND = "Case grisée et vide : secret statistique (moins de {min_cell} réponses, ou valeur qu'une soustraction permettrait de retrouver)."
+SMALL_LEGEND = "En italique : effectif faible (base inférieure à {small_base}), à lire avec prudence."
 
 
 def fixed_datetime() -> datetime:
@@ -151,32 +167,27 @@ def _readme(
         (note or "", None),
         ("", None),
         ("Organisation du classeur", HEADER_FONT),
-        ("Une feuille par question (nom = identifiant de la question), puis la feuille « Tests ».", None),
+        ("« Sommaire » : chaque question, avec un lien vers sa feuille. Puis une feuille par question (nom = identifiant de la question), et la feuille « Tests ».", None),
         ("En tête de chaque feuille : le libellé exact de la question, son type, son filtre éventuel et la définition de la base.", None),
         ("", None),
-        ("Colonnes", HEADER_FONT),
-        ("Question : identifiant de la question.", None),
-        ("Dimension : variable de croisement (« Ensemble » = tous les répondants concernés, y compris ceux dont la dimension n'est pas renseignée).", None),
-        ("Catégorie : modalité de la dimension (sous-population).", None),
-        ("Indicateur : part, part cumulée, total des deux modalités hautes, classé 1er / dans les 3 premiers, rang moyen, moyenne, médiane.", None),
-        ("Modalité : réponse à la question.", None),
-        ("Effectif : nombre de réponses dans la case" + (" (pondéré)." if weighted else "."), None),
-        ("Base : nombre de répondants sur lequel le pourcentage est calculé (voir la définition en tête de feuille).", None),
-        *([("Base effective : base de Kish (Σw)²/Σw², utilisée pour les intervalles de confiance.", None)] if weighted else []),
-        ("% : pourcentage (0 à 100) ; pour « Rang moyen », « Moyenne » et « Médiane », la valeur elle-même.", None),
-        (f"{confidence_label} bas / haut : intervalle de confiance (Wilson pour les pourcentages, Student pour les moyennes).", None),
+        ("Lecture d'un tableau", HEADER_FONT),
+        ("Une ligne par réponse ; en colonnes, « Ensemble » (tous les répondants concernés, y compris ceux dont le critère de croisement n'est pas renseigné) puis chaque catégorie de chaque critère de croisement.", None),
+        ("Ligne « Base (effectif) » : nombre d'unités sur lequel les pourcentages de la colonne sont calculés" + (" (pondéré)." if weighted else "."), None),
+        ("Les pourcentages sont de vrais pourcentages Excel (affichés « 25,6 % » en français) ; rang moyen, moyenne et médiane sont donnés tels quels.", None),
+        ("Une question à plusieurs indicateurs (parts cumulées, classement) a un bloc par indicateur, titré.", None),
         (
-            "Effectif faible : « oui » quand la base est inférieure à "
+            "Effectif faible : en italique quand la base est inférieure à "
             + (f"{small_base}" if small_base is not None else "au seuil configuré")
             + " ; le chiffre est fragile, à lire avec prudence.",
             None,
         ),
         (
-            "Secret statistique : « oui » quand la case est masquée ; les valeurs masquées sont remplacées par « s ». "
+            "Secret statistique : une case masquée est laissée vide et grisée. "
             + (f"Aucune case publiée ne repose sur moins de {min_cell} répondants" if min_cell is not None else "Les petites cases sont masquées")
             + ", et des cases complémentaires sont masquées pour qu'aucune soustraction ne permette de les retrouver.",
             None,
         ),
+        (f"Les effectifs, bases, {confidence_label} et indicateurs de chaque case, sous forme de liste, sont dans le fichier cells.csv livré avec le classeur.", None),
         ("", None),
         ("Règles de calcul", HEADER_FONT),
         ("« Ne se prononce pas » : quand il est affiché, c'est une modalité à part entière, comprise dans la base ; il n'est jamais ajouté à une autre modalité.", None),
@@ -247,22 +258,16 @@ def write_workbook(
     wb.properties.lastModifiedBy = None
     readme = wb.active
     readme.title = "Lisez-moi"
+    wb.create_sheet("Sommaire", 0)
     _readme(readme, ci, weighted, note, min_cell, small_base)
 
-    headers = ["Question", "Dimension", "Catégorie", "Indicateur", "Modalité", "Effectif", "Base"]
-    if weighted:
-        headers.append("Base effective")
-    headers += ["%", f"{ci} bas", f"{ci} haut", "Effectif faible", "Secret statistique"]
-
-    one_decimal = {"%", f"{ci} bas", f"{ci} haut", "Base effective", "Effectif", "Base"}
     qids = list(dict.fromkeys(cells["question_id"].astype(str)))
     order = {q.id: i for i, q in enumerate(codebook.questions)}
     qids.sort(key=lambda q: (order.get(q, len(order)), q))
-    if "base_suppressed" in cells.columns:
-        base_supp_all = cells["base_suppressed"]
-    else:
-        base_supp_all = pd.Series(False, index=cells.index)
-    taken: list[str] = ["Lisez-moi", "Tests"]
+    taken: list[str] = ["Sommaire", "Lisez-moi", "Tests"]
+    index_rows = []
+    legends = (SECRET_LEGEND.format(min_cell=min_cell if min_cell is not None else "quelques"),
+               SMALL_LEGEND.format(small_base=small_base if small_base is not None else "au seuil configuré"))
     for qid in qids:
         sub = cells[cells["question_id"].astype(str) == qid]
         q = _question(codebook, qid)
@@ -270,50 +275,9 @@ def write_workbook(
         taken.append(title)
         ws = wb.create_sheet(title)
         wording = q.wording if q else qid
-        ws.cell(row=1, column=1, value=f"{qid} — {wording}").font = TITLE_FONT
-        if q is not None:
-            kind = TYPE_LABELS.get(q.type, q.type)
-            level = LEVEL_LABELS.get(q.level, q.level)
-            ws.cell(row=2, column=1, value=f"Type : {kind} · niveau : {level} · {_filter_text(q, codebook)}")
-            ws.cell(row=3, column=1, value=BASE_NOTES.get(q.type, ""))
-        ws.cell(row=4, column=1, value="« s » : secret statistique (case masquée). Voir la feuille « Lisez-moi ».")
-        hrow = 6
-        _write_header(ws, hrow, headers)
-        supp = sub["suppressed"].to_numpy(dtype=bool)
-        bsupp = base_supp_all.loc[sub.index].to_numpy(dtype=bool)
-        small = sub["small_base"].to_numpy(dtype=bool)
-        records = sub.to_dict("records")
-        for i, rec in enumerate(records):
-            r = hrow + 1 + i
-            row: list[object] = [
-                qid,
-                _dimension_label(str(rec["dimension"]), codebook),
-                rec["dimension_value"],
-                STATISTIC_LABELS.get(str(rec["statistic"]), str(rec["statistic"])),
-                rec["answer_label"],
-                SECRET if supp[i] else _count_value(rec["count"]),
-                SECRET if bsupp[i] else _count_value(rec["base"]),
-            ]
-            if weighted:
-                row.append(SECRET if bsupp[i] else _num(rec.get("effective_base")))
-            row += [
-                SECRET if supp[i] else _num(rec["value"]),
-                SECRET if supp[i] else _num(rec["ci_low"]),
-                SECRET if supp[i] else _num(rec["ci_high"]),
-                "oui" if small[i] else None,
-                "oui" if supp[i] else None,
-            ]
-            for j, v in enumerate(row, start=1):
-                c = ws.cell(row=r, column=j, value=v)
-                if isinstance(v, float):
-                    header = headers[j - 1]
-                    c.number_format = "0.0" if header in one_decimal else "General"
-                elif v == SECRET:
-                    c.alignment = Alignment(horizontal="right")
-        ws.freeze_panes = ws.cell(row=hrow + 1, column=1)
-        last = hrow + len(records)
-        ws.auto_filter.ref = f"A{hrow}:{get_column_letter(len(headers))}{max(last, hrow)}"
-        _widths(ws, [10, 22, 26, 30, 50, 10, 10, *([12] if weighted else []), 9, 12, 12, 10, 12])
+        base = _cross_table(ws, sub, q, qid, wording, codebook, note, legends)
+        index_rows.append((title, wording, TYPE_LABELS.get(q.type, q.type) if q else "", base))
+    _sommaire(wb, index_rows, note)
 
     wt = wb.create_sheet("Tests")
     theaders = [
@@ -369,6 +333,150 @@ def write_workbook(
             os.unlink(tmp)
         raise
     return path
+
+
+def _banner(ws, note: str | None, width: int) -> int:
+    """The synthetic-data banner on row 1 (when ``note`` is given); returns the next free row."""
+    if not note:
+        return 1
+    c = ws.cell(row=1, column=1, value=note)
+    c.font, c.fill = BANNER_FONT, BANNER_FILL
+    for j in range(2, width + 1):
+        ws.cell(row=1, column=j).fill = BANNER_FILL
+    return 3
+
+
+def _link(cell, sheet: str) -> None:
+    """An internal link from ``cell`` to cell A1 of ``sheet``."""
+    cell.hyperlink = Hyperlink(ref=cell.coordinate, location=f"'{sheet}'!A1", display=str(cell.value))
+    cell.font = LINK_FONT
+
+
+def _sommaire(wb, rows: list[tuple[str, str, str, object]], note: str | None) -> None:
+    """The « Sommaire » sheet: each question, a link to its sheet, its type and its base."""
+    ws = wb["Sommaire"]
+    r = _banner(ws, note, 4)
+    ws.cell(row=r, column=1, value="Baromètre de la démocratie locale numérique — tableaux détaillés").font = TITLE_FONT
+    r += 2
+    _write_header(ws, r, ["Feuille", "Question", "Type", "Base (Ensemble)"])
+    for i, (title, wording, kind, base) in enumerate(rows, start=r + 1):
+        _link(ws.cell(row=i, column=1, value=title), title)
+        ws.cell(row=i, column=2, value=wording).alignment = Alignment(wrap_text=True, vertical="top")
+        ws.cell(row=i, column=3, value=kind)
+        ws.cell(row=i, column=4, value=base)
+    last = r + len(rows) + 2
+    for j, (title, text) in enumerate((("Lisez-moi", "Organisation du classeur et règles de calcul"),
+                                       ("Tests", "Tests d'association")), start=last):
+        _link(ws.cell(row=j, column=1, value=title), title)
+        ws.cell(row=j, column=2, value=text)
+    ws.freeze_panes = ws.cell(row=r + 1, column=1)
+    _widths(ws, [12, 90, 28, 16])
+
+
+def table_columns(sub: pd.DataFrame) -> list[tuple[str, str]]:
+    """(dimension, value) of the cross-table columns: Ensemble first, then each breakdown in cell order,
+    leaving out the categories nobody is in (base 0, not masked)."""
+    cols = []
+    for (dim, val), grp in sub.groupby(["dimension", "dimension_value"], sort=False):
+        masked = bool(grp["base_suppressed"].any()) if "base_suppressed" in grp else False
+        if not masked and (pd.to_numeric(grp["base"], errors="coerce").fillna(0) <= 0).all():
+            continue
+        cols.append((str(dim), str(val)))
+    cols.sort(key=lambda c: c[0] != "ensemble")  # stable: breakdowns keep their order
+    return cols
+
+
+def _cross_table(ws, sub: pd.DataFrame, q: Question | None, qid: str, wording: str, codebook: Codebook,
+                 note: str | None, legends: tuple[str, str]) -> object:
+    """One question as a cross-table; returns the « Ensemble » base (for the Sommaire)."""
+    columns = table_columns(sub)
+    width = 1 + len(columns)
+    r = _banner(ws, note, width)
+    ws.cell(row=r, column=1, value=f"{qid} — {wording}").font = TITLE_FONT
+    if q is not None:
+        kind = TYPE_LABELS.get(q.type, q.type)
+        ws.cell(row=r + 1, column=1, value=f"{kind} · unité : {LEVEL_LABELS.get(q.level, q.level)} · {_filter_text(q, codebook)}")
+        ws.cell(row=r + 2, column=1, value=BASE_NOTES.get(q.type, ""))
+    r += 4
+    # two header rows: the breakdown (merged over its categories), then the category
+    ws.cell(row=r, column=1, value=None)
+    j = 2
+    for dim, group in itertools.groupby(c[0] for c in columns):
+        span = len(list(group))
+        c = ws.cell(row=r, column=j, value="" if dim == "ensemble" else _dimension_label(dim, codebook))
+        c.font, c.fill = HEADER_FONT, HEADER_FILL
+        c.alignment = Alignment(horizontal="center", wrap_text=True)
+        if span > 1:
+            ws.merge_cells(start_row=r, start_column=j, end_row=r, end_column=j + span - 1)
+        j += span
+    _write_header(ws, r + 1, ["Réponse", *[v for _, v in columns]])
+    r += 2
+    has_letters = "letters" in sub.columns  # column-comparison letters (issue 12), shown after the value
+    small_cols, ensemble_base = set(), None
+    base_row = r
+    ws.cell(row=base_row, column=1, value="Base (effectif)").font = HEADER_FONT
+    for j, (dim, val) in enumerate(columns, start=2):
+        sel = sub[(sub["dimension"] == dim) & (sub["dimension_value"] == val)]
+        masked = bool(sel["base_suppressed"].any()) if "base_suppressed" in sel else False
+        base = None if masked else _count_value(pd.to_numeric(sel["base"], errors="coerce").max())
+        c = ws.cell(row=base_row, column=j, value=base)
+        c.font = HEADER_FONT
+        if masked:
+            c.fill = SECRET_FILL
+        if bool(sel["small_base"].any()) and not masked:
+            small_cols.add(j)
+            c.font = Font(bold=True, italic=True, color="555555")
+        if dim == "ensemble":
+            ensemble_base = base
+    r += 1
+    statistics = list(dict.fromkeys(sub["statistic"].astype(str)))
+    for stat in statistics:
+        ssub = sub[sub["statistic"].astype(str) == stat]
+        if len(statistics) > 1:
+            ws.cell(row=r, column=1, value=STATISTIC_LABELS.get(stat, stat)).font = HEADER_FONT
+            r += 1
+        for key, arow in ssub.groupby("answer_key", sort=False):
+            counts = pd.to_numeric(arow["count"], errors="coerce")
+            if stat in PERCENT_STATISTICS and not arow["suppressed"].any() and (counts.fillna(0) == 0).all():
+                continue  # an answer nobody gave, in any column
+            ws.cell(row=r, column=1, value=str(arow["answer_label"].iloc[0])).alignment = Alignment(wrap_text=True)
+            for j, (dim, val) in enumerate(columns, start=2):
+                cell = arow[(arow["dimension"] == dim) & (arow["dimension_value"] == val)]
+                c = ws.cell(row=r, column=j)
+                if cell.empty:
+                    continue
+                rec = cell.iloc[0]
+                masked = bool(rec["suppressed"]) or bool(rec.get("base_suppressed", False))
+                if masked:
+                    c.fill = SECRET_FILL
+                    continue
+                value = _num(rec["value"])
+                if value is None:
+                    continue
+                letters = str(rec["letters"]) if has_letters and isinstance(rec.get("letters"), str) else ""
+                suffix = f'" {letters}"' if letters else ""
+                if stat in PERCENT_STATISTICS:
+                    c.value, c.number_format = value / 100, PERCENT_FORMAT + suffix
+                else:
+                    c.value, c.number_format = value, "0.0" + suffix
+                if j in small_cols:
+                    c.font = SMALL_FONT
+            r += 1
+    r += 1
+    for text in legends:
+        ws.cell(row=r, column=1, value=text).font = Font(italic=True, color="555555")
+        r += 1
+    if has_letters:
+        ws.cell(row=r, column=1, value=LETTERS_RULE).font = Font(italic=True, color="555555")
+    ws.freeze_panes = ws.cell(row=base_row, column=2)
+    _widths(ws, [48, *([14] * len(columns))])
+    return ensemble_base
+
+
+#: Rule line under a table with column-comparison letters (issue 12 fills ``letters``; the lead may take the
+#: wording from config/tests when merging).
+LETTERS_RULE = ("Lettres : la valeur est significativement supérieure à celle de la colonne désignée par la lettre "
+                "(test à 5 %, corrigé pour comparaisons multiples).")
 
 
 def _normalise_zip(data: bytes, stamp: datetime) -> bytes:
