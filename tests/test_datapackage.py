@@ -77,7 +77,7 @@ def test_schema_follows_the_header_and_the_dictionary(tmp_path):
     assert by_name["value"]["type"] == "number" and by_name["suppressed"]["type"] == "boolean"
     assert by_name["base"]["title"] == "Base" and "secret statistique" in by_name["base"]["description"]
     # French typography: « s » with narrow no-break spaces, a no-break space before the colon
-    assert "«\u202fs\u202f»\u00a0:" in by_name["count"]["description"]
+    assert "«\u202fs\u202f»\u202f:" in by_name["count"]["description"]
     assert schema["missingValues"] == ["", "s"]
     assert schema["primaryKey"] == ["question_id", "dimension", "dimension_value", "answer_key", "statistic"]
 

@@ -25,7 +25,7 @@ import pandas as pd
 
 from barometre import __version__
 from barometre.config import edition_config
-from barometre.fr import typeset
+from barometre.typography import typeset
 from barometre.provenance import build_date, sha256_file
 
 log = logging.getLogger("barometre")

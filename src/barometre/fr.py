@@ -39,7 +39,6 @@ from __future__ import annotations
 
 import datetime as _dt
 import math
-import re
 from decimal import ROUND_HALF_UP, Decimal, localcontext
 from fractions import Fraction
 from numbers import Integral, Rational, Real
@@ -57,7 +56,6 @@ __all__ = [
     "format_date",
     "format_range",
     "is_missing",
-    "typeset",
 ]
 
 #: Narrow no-break space (espace fine insécable): thousands and before « % ».
@@ -403,25 +401,3 @@ def format_range(
     fmt = format_percent if unit == "%" else format_decimal
     return f"[{fmt(low, decimals)}{NNBSP}; {fmt(high, decimals)}]"
 
-
-_SPACE_BEFORE = re.compile(r" ([;!?%»])")
-_SPACE_AFTER = re.compile(r"« ")
-_SPACE_BEFORE_COLON = re.compile(r" :(?=\s|$)")
-
-
-def typeset(text: str) -> str:
-    """French spacing of a plain sentence written with ordinary spaces.
-
-    A narrow no-break space (U+202F) replaces the space before « ; ! ? % » and the
-    space inside « guillemets »; a no-break space (U+00A0) the space before « : ».
-    Only existing spaces change: nothing is inserted (``https://`` stays whole).
-
-    Examples
-    --------
-    >>> typeset("Vide ou « s » : non publié ; 25,6 %") == (
-    ...     "Vide ou «\u202fs\u202f»\u00a0: non publié\u202f; 25,6\u202f%")
-    True
-    """
-    text = _SPACE_BEFORE.sub(NNBSP + r"\1", text)
-    text = _SPACE_AFTER.sub("«" + NNBSP, text)
-    return _SPACE_BEFORE_COLON.sub(NBSP + ":", text)

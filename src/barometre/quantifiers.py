@@ -64,7 +64,6 @@ from numbers import Real
 from typing import Any, cast
 
 from barometre.fr import format_percent
-from barometre.fr import typeset as fr_typeset
 
 __all__ = [
     "Interval",
@@ -468,8 +467,10 @@ def _check_percent(percent: float) -> float | Fraction:
 
 
 def typeset(phrase: str) -> str:
-    """A phrase as printed in French: a narrow no-break space (U+202F) before « % » (:func:`fr.typeset`)."""
-    return fr_typeset(phrase)
+    """A phrase kept as the registry writes it (straight apostrophe, so that it matches the published
+    wording), with only a narrow no-break space (U+202F) before « % »; the page it lands in gets the
+    full French typography (:func:`barometre.typography.typeset_html`)."""
+    return re.sub(r" %", "\u202f%", phrase)
 
 
 def quantifier_holds(phrase: str, percent: float) -> bool:

@@ -42,7 +42,7 @@ from barometre.editorial import render_editorial
 from barometre.errors import BarometreError
 from barometre.figures import STATUS_LABELS, exclusions_summary, explanation, load_registry
 from barometre.quantifiers import quantifier_holds, quantify
-from barometre.typography import typographie_html
+from barometre.typography import typeset_html
 
 log = logging.getLogger("barometre.render")
 
@@ -775,7 +775,7 @@ def render_report(
     if document not in DOCUMENT_TEMPLATES:
         raise RenderError(f"document {document!r} inconnu (attendu : {', '.join(DOCUMENT_TEMPLATES)})")
     html = env.get_template(DOCUMENT_TEMPLATES[document]).render(**context)
-    return typographie_html(protect_inclusive_words(html))
+    return typeset_html(protect_inclusive_words(html))
 
 
 #: Template variables other layers fill (publication layer, disclosure audit, survey design); empty by default.

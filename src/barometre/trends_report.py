@@ -38,7 +38,7 @@ from barometre.render import (
     write_pdf,
 )
 from barometre.trends import read_trends
-from barometre.typography import typographie_html
+from barometre.typography import typeset_html
 
 log = logging.getLogger("barometre.trends_report")
 
@@ -201,7 +201,7 @@ def render_trends_report(
         "confidence": fr.format_percent(100 * float(config.get("tabulation", {}).get("confidence", 0.95)), 0),
     }
     html = env.get_template(TRENDS_TEMPLATE).render(**context)
-    return typographie_html(protect_inclusive_words(html))
+    return typeset_html(protect_inclusive_words(html))
 
 
 def run_render_trends_report(config: dict, inputs: dict[str, Any], outputs: dict[str, str]) -> None:

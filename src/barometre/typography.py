@@ -1,6 +1,6 @@
 """French typography of every text a reader sees (report HTML, technical note, editorial prose).
 
-:func:`typographie` applies the rules to one plain string; :func:`typographie_html`
+:func:`typeset` applies the rules to one plain string; :func:`typeset_html`
 applies them to the text between the tags of an HTML document (never inside a
 tag, an attribute, ``<style>``, ``<svg>``, ``<code>`` or ``<head>``). Rules:
 
@@ -19,7 +19,7 @@ import re
 
 from barometre.fr import NBSP, NNBSP
 
-__all__ = ["typographie", "typographie_html", "INCLUSIVE_FORMS"]
+__all__ = ["typeset", "typeset_html", "INCLUSIVE_FORMS"]
 
 #: Inclusive forms of the questionnaires and the codebook, written out in full.
 INCLUSIVE_FORMS = {
@@ -66,7 +66,7 @@ _RULES: list[tuple[re.Pattern, str]] = [
 _ORDINAL_RE = re.compile(r"\b(1)(er|re)\b|\b(\d+)(e)\b(?![’'])")
 
 
-def typographie(text: str, *, html: bool = False) -> str:
+def typeset(text: str, *, html: bool = False) -> str:
     """Apply the French typographic rules to a plain string.
 
     Parameters
@@ -79,7 +79,7 @@ def typographie(text: str, *, html: bool = False) -> str:
 
     Examples
     --------
-    >>> typographie("« oui » : 25 %") == "«\\u202foui\\u202f»\\u202f: 25\\u202f%"
+    >>> typeset("« oui » : 25 %") == "«\\u202foui\\u202f»\\u202f: 25\\u202f%"
     True
     """
     out = _INCLUSIVE_RE.sub(lambda m: INCLUSIVE_FORMS[m.group(0)], text)
@@ -95,8 +95,8 @@ def _sup(m: re.Match) -> str:
 _SKIP_RE = re.compile(r"(<(svg|style|code|head|script|title|sup)\b.*?</\2>|<[^>]*>)", re.S | re.I)
 
 
-def typographie_html(html: str) -> str:
-    """Apply :func:`typographie` to the text nodes of an HTML document (tags and code untouched).
+def typeset_html(html: str) -> str:
+    """Apply :func:`typeset` to the text nodes of an HTML document (tags and code untouched).
 
     Entities of the text are decoded before the rules and ``& < > "`` escaped again after (as jinja does),
     so that a rule never cuts an entity (``&amp;``) and sees ``&nbsp;`` as the space it is.
@@ -107,7 +107,7 @@ def typographie_html(html: str) -> str:
     while i < len(parts):
         text = parts[i]
         if text:
-            text = typographie(_html.unescape(text))
+            text = typeset(_html.unescape(text))
             text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace('"', "&#34;")
             out.append(_ORDINAL_RE.sub(_sup, text))
         if i + 1 < len(parts):
