@@ -108,6 +108,13 @@ FIELDS: dict[str, FieldDoc] = {
     "unweighted_count": FieldDoc(_NUMBER, "Effectif non pondéré",
         "Nombre de répondants de la cellule, sans pondération (utilisé par les règles de secret statistique)."),
     "unweighted_base": FieldDoc(_NUMBER, "Base non pondérée", "Nombre de répondants de la base, sans pondération."),
+    "letters": FieldDoc(_STRING, "Colonnes significativement inférieures",
+        "Lettres des colonnes (modalités de croisement) dont la part ou la moyenne est significativement "
+        "inférieure à celle de cette colonne, après correction pour comparaisons multiples (règle sous "
+        "chaque tableau de la note technique) ; vide quand aucune, ou quand la cellule est masquée."),
+    "deff": FieldDoc(_NUMBER, "Effet de plan",
+        "Rapport de la variance sous le plan de sondage déclaré (grappes, poids) à celle d'un tirage "
+        "aléatoire simple de même taille ; 1 quand le plan ne change rien."),
     # --- tables/tests.csv ---------------------------------------------------------------------
     "test": FieldDoc(_STRING, "Test",
         "Test d'association appliqué entre la question et la variable de croisement, ou « non applicable »."),
@@ -119,6 +126,11 @@ FIELDS: dict[str, FieldDoc] = {
     "min_expected": FieldDoc(_NUMBER, "Effectif théorique minimal",
         "Plus petit effectif attendu sous l'hypothèse d'indépendance ; il décide entre le khi2 et un test "
         "exact ou par permutation."),
+    "p_adjusted": FieldDoc(_NUMBER, "Valeur p ajustée",
+        "Valeur p corrigée pour comparaisons multiples sur l'ensemble des tests de l'édition (méthode dans "
+        "la colonne suivante)."),
+    "adjust_method": FieldDoc(_STRING, "Méthode d'ajustement",
+        "Correction pour comparaisons multiples : Holm (par défaut) ou Benjamini-Hochberg."),
     # --- figures.csv ----------------------------------------------------------------------------
     "synthetic": FieldDoc(_BOOLEAN, "Données synthétiques",
         "Vrai quand les réponses brutes de l'édition sont la reconstitution documentée et non les "
