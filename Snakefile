@@ -18,6 +18,7 @@ wildcard_constraints:
 include: "rules/clean.smk"
 include: "rules/tabulate.smk"
 include: "rules/figures.smk"
+include: "rules/publish.smk"
 include: "rules/report.smk"
 include: "rules/trends.smk"
 

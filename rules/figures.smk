@@ -7,7 +7,8 @@ rule compute_figures:
         codebook=codebook_of,
         registry=registry_of,
         published=published_of,
-        code=package_code("figures", "codebook"),
+        tables="results/{edition}/tables",
+        code=package_code("figures", "codebook", "publication", "audit", "disclosure"),
         script="scripts/compute_figures.py",
     output:
         figures="results/{edition}/figures.csv",

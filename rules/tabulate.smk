@@ -5,11 +5,13 @@ rule tabulate:
         tools="data/processed/{edition}/tools.parquet",
         bp="data/processed/{edition}/bp_inventory.parquet",
         codebook=codebook_of,
-        code=package_code("tabulate", "stats", "disclosure", "workbook", "codebook"),
+        registry=registry_of,
+        code=package_code("tabulate", "stats", "disclosure", "publication", "audit", "figures", "workbook", "codebook"),
         script="scripts/tabulate.py",
     output:
         tables=directory("results/{edition}/tables"),
         workbook="results/{edition}/tableaux.xlsx",
+        primary="data/processed/{edition}/disclosure_primary.csv",
     params:
         tabulation=config["tabulation"],
         disclosure=config["disclosure"],

@@ -157,11 +157,46 @@ def run_figures(edition: str, config: dict, inputs: dict[str, str], outputs: dic
     figures = compute_figures(registry, read_processed(inputs), codebook, published,
                               config["tabulation"].get("confidence", 0.95))
     table = figures_frame(figures)
+    if inputs.get("tables"):  # the publication layer: a figure the tables do not already give away is withheld
+        table = _publish_figures(table, edition, config, inputs, codebook)
     table.insert(0, "edition", edition)
     table.insert(1, "synthetic", bool(spec["synthetic"]))
     write_csv(table, outputs["figures"])
     counts = table["status"].value_counts().sort_index()
     log.info("figures: %d computed; status: %s", len(table), dict(counts))
+
+
+def _publish_figures(table: pd.DataFrame, edition: str, config: dict, inputs: dict[str, str],
+                     codebook: Codebook) -> pd.DataFrame:
+    """Figures through the publication layer, against the tables as published (cells, tests, merges)."""
+    from barometre.audit import read_merges, read_published_cells
+    from barometre.figures import load_registry
+    from barometre.publication import Policy, publish_figures
+
+    tables = Path(inputs["tables"])
+    policy = Policy.from_config(config["disclosure"], edition)
+    tests = pd.read_csv(tables / "tests.csv", keep_default_na=False, na_values=[""])
+    out = publish_figures(table, load_registry(inputs["registry"]), codebook, policy, read_published_cells(tables),
+                          tests, read_merges(tables))
+    log.info("figures: %s", dict(out["disclosure_status"].value_counts().sort_index()))
+    return out
+
+
+def run_audit(edition: str, config: dict, inputs: dict[str, str], outputs: dict[str, str]) -> None:
+    """Rule ``audit_disclosure``: attack the published files; write the audit, fail naming any recoverable cell."""
+    from barometre.audit import DisclosureAuditError, audit_published
+
+    policy_cfg = config["disclosure"]
+    table = audit_published(inputs["tables"], inputs["figures"], inputs["primary"], load_codebook(inputs["codebook"]),
+                            inputs["registry"], policy_cfg, edition)
+    write_csv(table, outputs["audit"])
+    failed = table[table["status"] == "échec"]
+    log.info("audit: %d masked cells, %d failures", len(table), len(failed))
+    if len(failed):
+        names = [f"{r.question} {r.statistic} « {r.answer} » × {r.dimension} = {r.group}: [{r.feasible_min:g} ; {r.feasible_max:g}]"
+                 for r in failed.itertuples()]
+        raise DisclosureAuditError(f"edition {edition}: {len(failed)} masked cell(s) recoverable below their protection "
+                                   "level:\n  " + "\n  ".join(names[:40]))
 
 
 def run_conformity(edition: str, inputs: dict[str, str], outputs: dict[str, str]) -> None:
@@ -206,14 +241,22 @@ def run_tabulate(edition: str, inputs: dict[str, str], outputs: dict[str, str], 
     l'État », n = 1) are merged before tabulating, then primary and secondary
     suppression hide every cell that could reveal fewer than ``min_cell`` respondents.
     """
-    from barometre.disclosure import apply_disclosure, check_disclosure, merge_small_categories, publishable
+    from barometre import publication
+    from barometre.disclosure import check_disclosure, publishable
     from barometre.tabulate import tabulate_level
     from barometre.workbook import write_workbook
 
     codebook = load_codebook(inputs["codebook"])
     processed = read_processed(inputs)
-    min_cell = int(disclosure["min_cell"])
+    policy = publication.Policy.from_config(disclosure, edition)
+    min_cell = policy.min_cell
     dimensions = tabulation["dimensions"]
+    present = {lv: [d for d in dimensions.get(lv, []) if d in processed[name].columns]
+               for lv, name in LEVEL_FRAMES.items() if not processed[name].empty}
+    # One merge map per breakdown variable, the same in every level (« Autres (regroupés) » means one thing).
+    maps = publication.merge_maps({lv: processed[LEVEL_FRAMES[lv]] for lv in present}, present, min_cell)
+    for dim, members in maps.items():
+        log.info("%s: categories merged into « %s » in every table: %s", dim, policy.merge_label, members)
     options = dict(weight=tabulation.get("weight"), confidence=tabulation.get("confidence", 0.95),
                    min_expected=tabulation.get("min_expected_chi2", 5),
                    permutations=tabulation.get("permutations", 9999), seed=tabulation.get("seed"))
@@ -231,15 +274,7 @@ def run_tabulate(edition: str, inputs: dict[str, str], outputs: dict[str, str], 
             log.warning("%s: dimension(s) %s absent from the %s questionnaire, not crossed", level, absent, edition)
 
         def merged(frame: pd.DataFrame, keep: str | None = None) -> pd.DataFrame:
-            for dim in dims:
-                if dim == keep:
-                    continue
-                before = frame[dim].value_counts()
-                frame = merge_small_categories(frame, dim, min_base=min_cell)
-                rare = sorted(str(k) for k, n in before.items() if 0 < n < min_cell)
-                if rare and keep is None:
-                    log.info("%s/%s: categories with fewer than %d rows merged: %s", level, dim, min_cell, rare)
-            return frame
+            return publication.apply_merges(frame, {d: m for d, m in maps.items() if d in dims}, policy.merge_label, keep)
 
         # A dimension that is itself a question keeps its own categories in its own table
         # (suppression then hides its rare cells); everywhere else it is crossed merged.
@@ -257,7 +292,10 @@ def run_tabulate(edition: str, inputs: dict[str, str], outputs: dict[str, str], 
 
     result_cells = in_order(pd.concat([c for c in cells_parts if len(c)], ignore_index=True))
     result_tests = in_order(pd.concat([t for t in test_parts if len(t)], ignore_index=True))
-    cells = apply_disclosure(result_cells, min_cell=min_cell, small_base=int(disclosure["small_base"]), codebook=codebook)
+    merges = {d: {policy.merge_label: m} for d, m in maps.items()}
+    registry, exempt_figures = _exempt_figures(inputs, policy, processed, codebook, tabulation)
+    protected = publication.protect(result_cells, result_tests, codebook, policy, merges, registry, exempt_figures)
+    cells = protected.cells
     problems = check_disclosure(cells, min_cell, codebook=codebook)
     if problems:
         raise RuntimeError("disclosure check failed:\n  " + "\n  ".join(problems[:20]))
@@ -267,11 +305,33 @@ def run_tabulate(edition: str, inputs: dict[str, str], outputs: dict[str, str], 
     public = publishable(cells)
     public.insert(0, "edition", edition)
     write_csv(public, out / "cells.csv")
-    write_csv(result_tests, out / "tests.csv")
+    write_csv(protected.tests, out / "tests.csv")
+    write_csv(publication.merges_frame(maps, policy.merge_label), out / "regroupements.csv")
     for qid, group in public.groupby("question_id", sort=True):
         harmonised = group["harmonised"].iloc[0]
         write_csv(group, out / f"{qid}_{harmonised}.csv")
-    write_workbook(cells, result_tests, codebook, outputs["workbook"],
+    # Which masked cells are primary ones: for the audit only, never published (it would say « 1 or 2 »).
+    internal = cells[["question_id", "dimension", "dimension_value", "statistic", "answer_key"]].assign(primary=protected.primary)
+    write_csv(internal[internal["primary"] > 0], outputs["primary"])
+    write_workbook(cells, protected.tests[protected.tests["published"]], codebook, outputs["workbook"],
                    confidence=tabulation.get("confidence", 0.95), min_cell=min_cell,
-                   small_base=int(disclosure["small_base"]))
-    log.info("tabulate: %d cells (%d suppressed), %d tests", len(cells), int(cells["suppressed"].sum()), len(result_tests))
+                   small_base=policy.small_base)
+    n_tests = int(protected.tests["published"].sum())
+    log.info("tabulate: %d cells (%d suppressed), %d tests (%d published)", len(cells), int(cells["suppressed"].sum()),
+             len(protected.tests), n_tests)
+
+
+def _exempt_figures(inputs: dict[str, str], policy, processed: dict[str, pd.DataFrame], codebook: Codebook,
+                    tabulation: dict) -> tuple[list[dict], pd.DataFrame | None]:
+    """The registry and the figures published whatever the tables say (exemptions), computed from the processed tables."""
+    from barometre.figures import compute_figures, figures_frame, load_registry
+    from barometre.publication import figure_exemption
+    from barometre.audit import figure_key
+
+    if not inputs.get("registry"):
+        return [], None
+    registry = load_registry(inputs["registry"])
+    exempt = [f for f in registry if figure_exemption(figure_key(f), f, policy) is not None]
+    if not exempt:
+        return registry, None
+    return registry, figures_frame(compute_figures(exempt, processed, codebook, {}, tabulation.get("confidence", 0.95)))
