@@ -155,7 +155,7 @@ def test_policy_summary_is_french_and_names_the_threshold():
 # ----------------------------------------------------------------- property
 
 
-@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(st.tuples(st.sampled_from(["Commune", "Intercommunalité", "Métropole", "Département"]),
                           st.sampled_from(["Élu·e", "Agent"]),
                           st.sampled_from(["Oui", "Non", "Ne se prononce pas"])), min_size=8, max_size=40))

@@ -60,7 +60,7 @@ AUDIT_COLUMNS = [
 ]
 PROTECTED, FAILED = "protégé", "échec"
 RULE_PRIMARY = "primaire : intervalle couvrant [{lo} ; {hi}]"
-RULE_SECONDARY = "secondaire : valeur non déductible exactement"
+RULE_SECONDARY = "secondaire : masquée pour protéger une autre cellule, sans niveau de protection propre"
 
 Cond = frozenset  # of (variable, tuple of labels)
 
@@ -407,8 +407,13 @@ def add_figures(model: Model, figures: pd.DataFrame, registry: Sequence[Mapping]
 def add_identities(model: Model, cells: pd.DataFrame, identities: Sequence[Mapping]) -> None:
     """Declared identities between levels: Σ weight × rows answering each key = rows of another level."""
     for ident in identities:
-        q = model.codebook.question(ident["question"])
+        try:
+            q = model.codebook.question(ident["question"])
+        except BarometreError:  # an edition without the question (e.g. no tool blocks in 2018)
+            continue
         target = ident["level"]
+        if not (cells["level"] == target).any():
+            continue
         shared = set(cells.loc[cells["level"] == q.level, "dimension"]) & set(cells.loc[cells["level"] == target, "dimension"])
         conds = [frozenset()]
         for d in sorted(shared - {ENSEMBLE}):
@@ -535,10 +540,13 @@ def read_merges(tables: str | Path) -> dict[str, dict[str, list[str]]]:
 def audit_cells(
     model: Model, units: Mapping[int, tuple[int | None, int | None]], cells: pd.DataFrame,
     primary: np.ndarray, lower: float, upper: float, subset: np.ndarray | None = None,
+    caps: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> pd.DataFrame:
     """One row per masked cell: its feasible interval, the rule it must meet and whether it does.
 
     ``subset``: only these rows of ``cells`` are attacked (all masked rows by default).
+    ``caps``: per row, the interval the exempt counts alone leave (:func:`exempt_caps`); a
+    protection level never asks for more than that.
 
     ``primary`` codes each row of ``cells``: 0 not primary, 1 a small count, 2 a small
     complement (``base − count``, options of multiple-response questions), whose
@@ -558,7 +566,13 @@ def audit_cells(
             targets.append(c)
     lo, hi = feasible_intervals(s, targets) if targets else (np.array([]), np.array([]))
     prim = primary[rows] > 0
-    ok = np.where(prim, (lo <= lower) & (hi >= upper), hi > lo)
+    need_lo, need_hi = np.full(rows.size, float(lower)), np.full(rows.size, float(upper))
+    if caps is not None:  # what the exempt counts alone already say: no masking can hide more
+        need_lo = np.maximum(need_lo, caps[0][rows])
+        need_hi = np.minimum(need_hi, caps[1][rows])
+    # Secondary cells have no protection level of their own (as in τ-ARGUS): they hold counts of
+    # at least min_cell, or zeros, which may be published.
+    ok = np.where(prim, (lo <= need_lo) & (hi >= need_hi), True)
     sub = cells.iloc[rows]
     rule = np.where(primary[rows] == 2, RULE_PRIMARY.format(lo=f"{lower:g}", hi=f"{upper:g}") + " (complément)",
                     RULE_PRIMARY.format(lo=f"{lower:g}", hi=f"{upper:g}"))
@@ -567,7 +581,7 @@ def audit_cells(
         "dimension": sub["dimension"].to_numpy(), "group": sub["dimension_value"].to_numpy(),
         "answer": sub["answer_label"].to_numpy(), "statistic": sub["statistic"].to_numpy(),
         "published_value": "", "feasible_min": lo, "feasible_max": hi,
-        "protection_lower": np.where(prim, lower, np.nan), "protection_upper": np.where(prim, upper, np.nan),
+        "protection_lower": np.where(prim, need_lo, np.nan), "protection_upper": np.where(prim, need_hi, np.nan),
         "rule": np.where(prim, rule, RULE_SECONDARY),
         "status": np.where(ok, PROTECTED, FAILED), "position": rows, "target": targets,
     }, columns=[*AUDIT_COLUMNS, "position", "target"])
@@ -596,8 +610,37 @@ def audit_published(
     keys = ["question_id", "dimension", "dimension_value", "statistic", "answer_key"]
     prim = pd.read_csv(primary, keep_default_na=False, na_values=[""])
     codes = cells[keys].astype(str).merge(prim.astype({k: str for k in keys}), on=keys, how="left")["primary"]
-    table = audit_cells(model, units, cells, codes.fillna(0).to_numpy(dtype=int), policy.lower, policy.upper)
+    primary_codes = codes.fillna(0).to_numpy(dtype=int)
+    exempt = cells["exempt"].astype(str).str.lower().eq("true").to_numpy() if "exempt" in cells else np.zeros(len(cells), bool)
+    ex_figs = figs[figs["disclosure_status"] == "exempt"] if "disclosure_status" in figs else None
+    caps = exempt_caps(codebook, cells, exempt, primary_codes, ex_figs, load_registry(registry), read_merges(tables),
+                       policy.identities)
+    table = audit_cells(model, units, cells, primary_codes, policy.lower, policy.upper, caps=caps)
     return table.drop(columns=["position", "target"])
+
+
+def exempt_caps(
+    codebook: Codebook, cells: pd.DataFrame, exempt: np.ndarray, primary: np.ndarray, figures: pd.DataFrame | None,
+    registry: Sequence[Mapping], merges: Mapping[str, Mapping[str, Sequence[str]]], identities: Sequence[Mapping],
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per row of ``cells``: the feasible interval of its protected quantity when only exempt counts are published.
+
+    A count of 1 under an exempt total of 1 (one forum, published as a public fact) cannot
+    be protected up to ``min_cell``: its protection level is capped by this interval.
+    """
+    blank = cells.copy()
+    for col in ("count", "base", "value", "ci_low", "ci_high"):
+        if col in blank.columns:
+            blank[col] = blank[col].astype(float).where(exempt)
+    model, units = build_model(codebook, blank, None, figures, registry, merges, identities)
+    rows = np.flatnonzero((primary > 0) & np.array([units[p][0] is not None for p in range(len(cells))]))
+    targets = [model.total(("complement", int(p)), {units[int(p)][1]: 1.0, units[int(p)][0]: -1.0})
+               if primary[p] == 2 else units[int(p)][0] for p in rows]
+    lo_c, hi_c = np.full(len(cells), -np.inf), np.full(len(cells), np.inf)
+    if targets:
+        lo, hi = feasible_intervals(model.system, targets)
+        lo_c[rows], hi_c[rows] = lo, hi
+    return lo_c, hi_c
 
 
 def audit_summary(path: str | Path) -> str:

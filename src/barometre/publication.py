@@ -316,12 +316,13 @@ def protect(
     primary = np.where(exempt, 0, primary_codes(cells, policy.min_cell))
     # Masking more cells only widens the intervals: a cell once protected stays so, and each round
     # attacks only the cells that failed and the cells newly masked.
+    caps = audit.exempt_caps(codebook, cells, exempt, primary, exempt_figures, registry, merges, policy.identities)
     todo = np.ones(len(cells), dtype=bool)
     for round_ in range(MAX_ROUNDS):
         public = publishable(flags)
         pub_tests = publish_tests(flags, tests)
         model, units = audit.build_model(codebook, public, pub_tests, exempt_figures, registry, merges, policy.identities)
-        result = audit.audit_cells(model, units, public, primary, policy.lower, policy.upper, subset=todo)
+        result = audit.audit_cells(model, units, public, primary, policy.lower, policy.upper, subset=todo, caps=caps)
         failed = result[result["status"] == audit.FAILED]
         if failed.empty:
             break
