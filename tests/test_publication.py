@@ -164,3 +164,13 @@ def test_random_small_editions_never_publish_a_recoverable_cell(draws):
     cells, tests = tabulate(frame(rows))
     done = protect(cells, tests, CB, POLICY, {})
     assert failures(attack(done.cells, done.tests, cells)) == 0
+
+
+def test_audit_summary_is_one_french_line(tmp_path):
+    table = pd.DataFrame({c: [] for c in audit.AUDIT_COLUMNS})
+    table.loc[0] = ["Q01", "respondent", "role", "Élu·e", "Métropole", "share", "", 0, 7, 0, 3, audit.RULE_PRIMARY, audit.PROTECTED]
+    table.loc[1] = ["Q01", "respondent", "role", "Agent", "Métropole", "share", "", 4, 11, np.nan, np.nan, audit.RULE_SECONDARY, audit.PROTECTED]
+    path = tmp_path / "disclosure_audit.csv"
+    table.to_csv(path, index=False)
+    line = audit.audit_summary(path)
+    assert "\n" not in line and "2 cellules masquées" in line and "dont 1 sous le seuil" in line and "aucune" in line

@@ -652,6 +652,6 @@ def audit_summary(path: str | Path) -> str:
     from barometre import fr
 
     verdict = "aucune ne peut être déduite" if failed == 0 else f"{fr.format_number(failed)} peuvent être déduites"
-    return (f"Audit du secret statistique : {fr.format_number(n)} cellules masquées, dont {fr.format_number(primary)} "
-            f"de moins de trois répondants, attaquées par programmation linéaire en nombres entiers à partir de "
+    return (f"Audit du secret statistique : {fr.format_number(n)} cellules masquées (dont {fr.format_number(primary)} "
+            f"sous le seuil de diffusion), attaquées par programmation linéaire en nombres entiers à partir de "
             f"tous les fichiers publiés ; {verdict} au-delà de leur niveau de protection.")

@@ -254,7 +254,9 @@ def run_tabulate(edition: str, inputs: dict[str, str], outputs: dict[str, str], 
     present = {lv: [d for d in dimensions.get(lv, []) if d in processed[name].columns]
                for lv, name in LEVEL_FRAMES.items() if not processed[name].empty}
     # One merge map per breakdown variable, the same in every level (« Autres (regroupés) » means one thing).
-    maps = publication.merge_maps({lv: processed[LEVEL_FRAMES[lv]] for lv in present}, present, min_cell)
+    exempt_levels = {e.level for e in policy.exemptions if e.level and not (e.question or e.dimension or e.figure)}
+    protected_levels = {lv: dims for lv, dims in present.items() if lv not in exempt_levels}
+    maps = publication.merge_maps({lv: processed[LEVEL_FRAMES[lv]] for lv in protected_levels}, protected_levels, min_cell)
     for dim, members in maps.items():
         log.info("%s: categories merged into « %s » in every table: %s", dim, policy.merge_label, members)
     options = dict(weight=tabulation.get("weight"), confidence=tabulation.get("confidence", 0.95),
