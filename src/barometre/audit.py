@@ -412,8 +412,8 @@ def add_identities(model: Model, cells: pd.DataFrame, identities: Sequence[Mappi
         except BarometreError:  # an edition without the question (e.g. no tool blocks in 2018)
             continue
         target = ident["level"]
-        if not (cells["level"] == target).any():
-            continue
+        if not (cells["level"] == target).any() or not set(ident["weights"]) <= {c.key for c in q.codes}:
+            continue  # another questionnaire: the identity is not known to hold
         shared = set(cells.loc[cells["level"] == q.level, "dimension"]) & set(cells.loc[cells["level"] == target, "dimension"])
         conds = [frozenset()]
         for d in sorted(shared - {ENSEMBLE}):
