@@ -21,9 +21,9 @@ wildcard_constraints:
 include: "rules/clean.smk"
 include: "rules/tabulate.smk"
 include: "rules/figures.smk"
+include: "rules/publish.smk"
 include: "rules/report.smk"
 include: "rules/trends.smk"
-include: "rules/publish.smk"
 
 
 rule all:

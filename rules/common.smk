@@ -85,6 +85,7 @@ def all_outputs():
             f"results/{e}/conformity.txt",
             f"results/{e}/provenance.json",
             f"results/{e}/datapackage.json",
+            f"results/{e}/disclosure_audit.csv",
         ]
         if config["editions"][e].get("report", True):
             outs += [f"results/{e}/rapport_{e}.{fmt}" for fmt in config["report"]["formats"]]

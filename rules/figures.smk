@@ -7,7 +7,8 @@ rule compute_figures:
         codebook=codebook_of,
         registry=registry_of,
         published=published_of,
-        code=package_code("figures", "codebook", "design", "calibration"),
+        tables="results/{edition}/tables",
+        code=package_code("figures", "codebook", "design", "calibration", "publication", "audit", "disclosure"),
         script="scripts/compute_figures.py",
     output:
         figures=report("results/{edition}/figures.csv", category="Édition {edition}", subcategory="Chiffres et conformité",

@@ -31,6 +31,7 @@ rule render_report:
     input:
         figures="results/{edition}/figures.csv",
         conformity="results/{edition}/conformity.txt",
+        disclosure_audit="results/{edition}/disclosure_audit.csv",
         tables="results/{edition}/tables",
         charts="results/{edition}/charts",
         provenance="results/{edition}/provenance.json",

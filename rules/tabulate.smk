@@ -5,12 +5,15 @@ rule tabulate:
         tools="data/processed/{edition}/tools.parquet",
         bp="data/processed/{edition}/bp_inventory.parquet",
         codebook=codebook_of,
-        code=package_code("tabulate", "stats", "disclosure", "workbook", "codebook", "design", "comparisons", "calibration"),
+        registry=registry_of,
+        code=package_code("tabulate", "stats", "disclosure", "publication", "audit", "figures", "workbook", "codebook",
+                          "design", "comparisons", "calibration"),
         script="scripts/tabulate.py",
     output:
         tables=directory("results/{edition}/tables"),
         workbook=report("results/{edition}/tableaux.xlsx", category="Édition {edition}", subcategory="Tableaux",
                         labels={"Fichier": "tableaux.xlsx", "Contenu": "Classeur des tableaux croisés"}),
+        primary="data/processed/{edition}/disclosure_primary.csv",
     params:
         tabulation=config["tabulation"],
         disclosure=config["disclosure"],

@@ -98,6 +98,9 @@ def add_toy_edition(proj: Path) -> None:
              "columns": ["submitdate"]},
         ],
     }
+    # The toy edition printed its number of tools: published through an explicit exemption, as 2017 does.
+    config["disclosure"].setdefault("editions", {})[EDITION] = {
+        "exemptions": [{"figure": "R02", "reason": "Nombre d'outils imprimé par l'édition fictive elle-même."}]}
     config_path.write_text(yaml.safe_dump(config, allow_unicode=True, sort_keys=False), encoding="utf-8")
 
 

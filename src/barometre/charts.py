@@ -793,8 +793,9 @@ def _draw_figures(spec: ChartSpec, figures: pd.DataFrame | None, codebook: Codeb
     counts = measures == {"count"}
     if counts:
         q = codebook.question(spec.question) if spec.question else None
-        rows = [_Row(k, _answer_label(codebook, spec.question, by_key.loc[k]), [float(by_key.loc[k, "value"])], [False])
-                for k in spec.figure_keys]
+        # A figure withheld by the publication layer (no value) is shown as « s », never as a bar.
+        rows = [_Row(k, _answer_label(codebook, spec.question, by_key.loc[k]), [float(by_key.loc[k, "value"])],
+                     [math.isnan(float(by_key.loc[k, "value"]))]) for k in spec.figure_keys]
         rows = _sort_rows(rows)
         unit = ("collectivité", "collectivités") if by_key.loc[spec.base_key or spec.figure_keys[0], "measure"] == "distinct" \
             else UNIT_NOUNS.get(q.level if q else "respondent", ("répondant", "répondants"))
@@ -802,10 +803,13 @@ def _draw_figures(spec: ChartSpec, figures: pd.DataFrame | None, codebook: Codeb
         base = f"n{NBSP}={NBSP}{fr.format_number(total)} {unit[1] if total >= 2 else unit[0]}"
         notes: list[Note] = [("une ligne par collectivité, même si plusieurs de ses élu·es ou agents ont répondu", "une ligne par collectivité")] \
             if unit[0] == "collectivité" else []
-        shown = sum(r.values[0] for r in rows)
-        if spec.base_key and shown != total:
+        shown = sum(r.values[0] for r in rows if not r.suppressed[0])
+        if spec.base_key and shown != total and not any(r.suppressed[0] for r in rows):
             notes.append((f"types non représentés : {fr.format_number(total - shown)}", None))
-        alt = f"Répartition des {_phrase(base)} : " + " ; ".join(f"{r.label} : {fr.format_number(r.values[0])}" for r in rows) + "."
+        if any(r.suppressed[0] for r in rows):
+            notes.append((f"{SECRET_MARK} : secret statistique, valeur non publiée", f"{SECRET_MARK} : secret statistique"))
+        alt = f"Répartition des {_phrase(base)} : " + " ; ".join(
+            f"{r.label} : {'secret statistique' if r.suppressed[0] else fr.format_number(r.values[0])}" for r in rows) + "."
         svg = _draw_hbars(rows, [("Nombre", MAIN_COLOUR)], _footnote(base, notes, synthetic), spec.id, edition, counts=True)
         svg = accessible_svg(svg, spec.id, spec.title, alt)
         return Chart(
@@ -817,7 +821,7 @@ def _draw_figures(spec: ChartSpec, figures: pd.DataFrame | None, codebook: Codeb
     for key in spec.figure_keys:
         f = by_key.loc[key]
         label = codebook.question(str(f["question"])).wording
-        rows.append(_Row(key, label, [float(f["value"])], [False]))
+        rows.append(_Row(key, label, [float(f["value"])], [math.isnan(float(f["value"]))]))
         bases.append((key, label, float(f["denominator"])))
     unit = UNIT_NOUNS["bp"]
     tally: dict[float, int] = {}

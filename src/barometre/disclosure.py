@@ -42,10 +42,11 @@ unsuppressed cell suppressed (ties: first in table order), or failing that a
 zero cell; a column line with no unsuppressed cell left has its base (hence the
 whole column) suppressed.
 
-Limits: protection is per question; differencing **between** questions with
-different bases (non-response, filters) is not covered — merge rare dimension
-values beforehand with :func:`merge_small_categories`. Tests of association are
-published as computed.
+Limits: protection here is per question. Differencing **between** questions
+(shared margins, filter bases, crosses published twice, figures, tests) is the
+job of :mod:`barometre.publication`, which starts from these flags and adds
+secondary suppressions until the attacker of :mod:`barometre.audit` can narrow
+no cell of fewer than ``min_cell`` respondents.
 """
 from __future__ import annotations
 

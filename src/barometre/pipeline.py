@@ -175,11 +175,46 @@ def run_figures(edition: str, config: dict, inputs: dict[str, str], outputs: dic
     figures = compute_figures(registry, frames, codebook, published, config["tabulation"].get("confidence", 0.95),
                               weight=edition_weight(config["tabulation"], calibration))
     table = figures_frame(figures)
+    if inputs.get("tables"):  # the publication layer: a figure the tables do not already give away is withheld
+        table = _publish_figures(table, edition, config, inputs, codebook)
     table.insert(0, "edition", edition)
     table.insert(1, "synthetic", bool(spec["synthetic"]))
     write_csv(table, outputs["figures"])
     counts = table["status"].value_counts().sort_index()
     log.info("figures: %d computed; status: %s", len(table), dict(counts))
+
+
+def _publish_figures(table: pd.DataFrame, edition: str, config: dict, inputs: dict[str, str],
+                     codebook: Codebook) -> pd.DataFrame:
+    """Figures through the publication layer, against the tables as published (cells, tests, merges)."""
+    from barometre.audit import read_merges, read_published_cells
+    from barometre.figures import load_registry
+    from barometre.publication import Policy, publish_figures
+
+    tables = Path(inputs["tables"])
+    policy = Policy.from_config(config["disclosure"], edition)
+    tests = pd.read_csv(tables / "tests.csv", keep_default_na=False, na_values=[""])
+    out = publish_figures(table, load_registry(inputs["registry"]), codebook, policy, read_published_cells(tables),
+                          tests, read_merges(tables))
+    log.info("figures: %s", dict(out["disclosure_status"].value_counts().sort_index()))
+    return out
+
+
+def run_audit(edition: str, config: dict, inputs: dict[str, str], outputs: dict[str, str]) -> None:
+    """Rule ``audit_disclosure``: attack the published files; write the audit, fail naming any recoverable cell."""
+    from barometre.audit import DisclosureAuditError, audit_published
+
+    policy_cfg = config["disclosure"]
+    table = audit_published(inputs["tables"], inputs["figures"], inputs["primary"], load_codebook(inputs["codebook"]),
+                            inputs["registry"], policy_cfg, edition)
+    write_csv(table, outputs["audit"])
+    failed = table[table["status"] == "échec"]
+    log.info("audit: %d masked cells, %d failures", len(table), len(failed))
+    if len(failed):
+        names = [f"{r.question} {r.statistic} « {r.answer} » × {r.dimension} = {r.group}: [{r.feasible_min:g} ; {r.feasible_max:g}]"
+                 for r in failed.itertuples()]
+        raise DisclosureAuditError(f"edition {edition}: {len(failed)} masked cell(s) recoverable below their protection "
+                                   "level:\n  " + "\n  ".join(names[:40]))
 
 
 def run_conformity(edition: str, inputs: dict[str, str], outputs: dict[str, str]) -> None:
@@ -230,9 +265,10 @@ def run_tabulate(edition: str, inputs: dict[str, str], outputs: dict[str, str], 
     suppression hide every cell that could reveal fewer than ``min_cell`` respondents.
     """
     from barometre import comparisons as cmp
+    from barometre import publication
     from barometre.calibration import edition_weight
     from barometre.design import COLLECTIVITY, Design, collectivity_units, design_of, design_tables
-    from barometre.disclosure import apply_disclosure, check_disclosure, merge_small_categories, publishable
+    from barometre.disclosure import check_disclosure, publishable
     from barometre.tabulate import tabulate_level
     from barometre.workbook import write_workbook
 
@@ -240,8 +276,17 @@ def run_tabulate(edition: str, inputs: dict[str, str], outputs: dict[str, str], 
     processed = read_processed(inputs)
     processed, calibrated = _calibrated(processed, calibration)
     weight = edition_weight(tabulation, calibration)
-    min_cell = int(disclosure["min_cell"])
+    policy = publication.Policy.from_config(disclosure, edition)
+    min_cell = policy.min_cell
     dimensions = tabulation["dimensions"]
+    present = {lv: [d for d in dimensions.get(lv, []) if d in processed[name].columns]
+               for lv, name in LEVEL_FRAMES.items() if not processed[name].empty}
+    # One merge map per breakdown variable, the same in every level (« Autres (regroupés) » means one thing).
+    exempt_levels = {e.level for e in policy.exemptions if e.level and not (e.question or e.dimension or e.figure)}
+    protected_levels = {lv: dims for lv, dims in present.items() if lv not in exempt_levels}
+    maps = publication.merge_maps({lv: processed[LEVEL_FRAMES[lv]] for lv in protected_levels}, protected_levels, min_cell)
+    for dim, members in maps.items():
+        log.info("%s: categories merged into « %s » in every table: %s", dim, policy.merge_label, members)
     options = dict(weight=weight, confidence=tabulation.get("confidence", 0.95),
                    min_expected=tabulation.get("min_expected_chi2", 5),
                    permutations=tabulation.get("permutations", 9999), seed=tabulation.get("seed"))
@@ -259,15 +304,7 @@ def run_tabulate(edition: str, inputs: dict[str, str], outputs: dict[str, str], 
             log.warning("%s: dimension(s) %s absent from the %s questionnaire, not crossed", level, absent, edition)
 
         def merged(frame: pd.DataFrame, keep: str | None = None) -> pd.DataFrame:
-            for dim in dims:
-                if dim == keep:
-                    continue
-                before = frame[dim].value_counts()
-                frame = merge_small_categories(frame, dim, min_base=min_cell)
-                rare = sorted(str(k) for k, n in before.items() if 0 < n < min_cell)
-                if rare and keep is None:
-                    log.info("%s/%s: categories with fewer than %d rows merged: %s", level, dim, min_cell, rare)
-            return frame
+            return publication.apply_merges(frame, {d: m for d, m in maps.items() if d in dims}, policy.merge_label, keep)
 
         # A dimension that is itself a question keeps its own categories in its own table
         # (suppression then hides its rare cells); everywhere else it is crossed merged.
@@ -308,18 +345,28 @@ def run_tabulate(edition: str, inputs: dict[str, str], outputs: dict[str, str], 
         result_cells["unweighted_base"] = result_cells["unweighted_base"].fillna(result_cells["base"])
     result_cells = cmp.add_letters(result_cells, {"comparisons": comparisons or {}},
                                    confidence=tabulation.get("confidence", 0.95))
-    result_tests = cmp.adjust_tests(result_tests, {"comparisons": comparisons or {}})
-    cells = apply_disclosure(result_cells, min_cell=min_cell, small_base=int(disclosure["small_base"]), codebook=codebook)
+    merges = {d: {policy.merge_label: m} for d, m in maps.items()}
+    registry, exempt_figures = _exempt_figures(inputs, policy, processed, codebook, tabulation)
+    protected = publication.protect(result_cells, result_tests, codebook, policy, merges, registry, exempt_figures)
+    cells = _comparisons_on_published_tables(protected.cells)
+    # Multiplicity is adjusted over the tests that are published (a withheld test has no p-value left).
+    published_tests = cmp.adjust_tests(protected.tests, {"comparisons": comparisons or {}})
+    # The audit (rule audit_disclosure) is the check now: the old per-question one also flags masked
+    # cells of at least min_cell that a subtraction gives back, which have no protection level of their own.
     problems = check_disclosure(cells, min_cell, codebook=codebook)
-    if problems:
-        raise RuntimeError("disclosure check failed:\n  " + "\n  ".join(problems[:20]))
+    log.info("per-question check: %d masked cell(s) of at least %d, or zero, recoverable by one subtraction", len(problems), min_cell)
+    failed = protected.audit[protected.audit["status"] == "échec"]
+    if len(failed):
+        raise RuntimeError(f"secondary suppression did not protect {len(failed)} cell(s): "
+                           + "; ".join(f"{r.question} {r.answer} × {r.group}" for r in failed.itertuples()))
     out = Path(outputs["tables"])
     out.mkdir(parents=True, exist_ok=True)
     # Published tables: suppressed counts, values and intervals are blanked, the flags stay.
     public = publishable(cells)
     public.insert(0, "edition", edition)
     write_csv(public, out / "cells.csv")
-    write_csv(result_tests, out / "tests.csv")
+    write_csv(published_tests, out / "tests.csv")
+    write_csv(publication.merges_frame(maps, policy.merge_label), out / "regroupements.csv")
     if calibrated is not None:
         write_csv(calibrated.margins, out / "calibration.csv")
     if conflicts:  # answers that differ between respondents of one collectivity (cleaning report, technical note)
@@ -327,7 +374,29 @@ def run_tabulate(edition: str, inputs: dict[str, str], outputs: dict[str, str], 
     for qid, group in public.groupby("question_id", sort=True):
         harmonised = group["harmonised"].iloc[0]
         write_csv(group, out / f"{qid}_{harmonised}.csv")
-    write_workbook(cells, result_tests, codebook, outputs["workbook"],
+    # Which masked cells are primary ones: for the audit only, never published (it would say « 1 or 2 »).
+    internal = cells[["question_id", "dimension", "dimension_value", "statistic", "answer_key"]].assign(primary=protected.primary)
+    write_csv(internal[internal["primary"] > 0], outputs["primary"])
+    write_workbook(cells, published_tests[published_tests["published"]], codebook, outputs["workbook"],
                    confidence=tabulation.get("confidence", 0.95), min_cell=min_cell,
-                   small_base=int(disclosure["small_base"]), note=SYNTHETIC_BANNER if synthetic else None)
-    log.info("tabulate: %d cells (%d suppressed), %d tests", len(cells), int(cells["suppressed"].sum()), len(result_tests))
+                   small_base=policy.small_base, note=SYNTHETIC_BANNER if synthetic else None)
+    n_tests = int(published_tests["published"].sum())
+    log.info("tabulate: %d cells (%d suppressed), %d tests (%d published)", len(cells), int(cells["suppressed"].sum()),
+             len(published_tests), n_tests)
+
+
+def _comparisons_on_published_tables(cells: pd.DataFrame) -> pd.DataFrame:
+    """Column letters and design effects only where the whole table is published.
+
+    A letter compares a cell with the other columns of its table: beside a masked column it would
+    say on which side of the published value the masked one lies, so a table with any masked cell
+    or base keeps no letter (as its global test is withheld); a masked cell keeps no design effect.
+    """
+    hidden = cells["suppressed"].astype(bool) | cells["base_suppressed"].astype(bool)
+    table_hidden = hidden.groupby([cells["question_id"], cells["dimension"], cells["statistic"]]).transform("any")
+    out = cells.copy()
+    if "letters" in out.columns:
+        out["letters"] = out["letters"].astype(object).where(~table_hidden.to_numpy(), "")
+    if "deff" in out.columns:
+        out["deff"] = out["deff"].astype("float64").mask(hidden.to_numpy())
+    return out

@@ -206,10 +206,12 @@ class ReportData:
         return float(v) if v is not None and not pd.isna(v) else math.nan
 
     def pct(self, key: str, decimals: int = 1) -> Markup:
-        """« 88,9 % »: the value of a share figure."""
+        """« 88,9 % »: the value of a share figure (« secret statistique » when the publication layer withholds it)."""
         r = self.row(key)
         if r["measure"] not in ("share",):
             raise RenderError(f"pct({key!r}): figure is a {r['measure']}, not a share")
+        if r.get("disclosure_status") == "suppressed":
+            return _span("secret statistique", key, "secret")
         return _span(fr.format_percent(self.val(key), decimals), key, "pct", decimals=str(decimals))
 
     def n(self, key: str) -> Markup:
@@ -270,6 +272,8 @@ class ReportData:
 
     def soit(self, key: str) -> Markup:
         """« , soit 3 sur 4 »: the quantifier after a percentage (empty when it would only repeat the figure)."""
+        if self.row(key).get("disclosure_status") == "suppressed":
+            return Markup("")
         phrase = quantify(self.val(key))
         if re.fullmatch(r"[\d\s\u202f,]+%", phrase):
             return Markup("")
