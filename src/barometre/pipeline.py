@@ -385,6 +385,22 @@ def run_tabulate(edition: str, inputs: dict[str, str], outputs: dict[str, str], 
              len(published_tests), n_tests)
 
 
+def _exempt_figures(inputs: dict[str, str], policy, processed: dict[str, pd.DataFrame], codebook: Codebook,
+                    tabulation: dict) -> tuple[list[dict], pd.DataFrame | None]:
+    """The registry and the figures published whatever the tables say (exemptions), computed from the processed tables."""
+    from barometre.figures import compute_figures, figures_frame, load_registry
+    from barometre.publication import figure_exemption
+    from barometre.audit import figure_key
+
+    if not inputs.get("registry"):
+        return [], None
+    registry = load_registry(inputs["registry"])
+    exempt = [f for f in registry if figure_exemption(figure_key(f), f, policy) is not None]
+    if not exempt:
+        return registry, None
+    return registry, figures_frame(compute_figures(exempt, processed, codebook, {}, tabulation.get("confidence", 0.95)))
+
+
 def _comparisons_on_published_tables(cells: pd.DataFrame) -> pd.DataFrame:
     """Column letters and design effects only where the whole table is published.
 
