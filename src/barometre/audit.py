@@ -52,6 +52,7 @@ from scipy.sparse.csgraph import connected_components
 
 from barometre.codebook import NSP_LABEL, Codebook, Question
 from barometre.errors import BarometreError
+from barometre.stats import MIN_RANK_GROUP
 
 ENSEMBLE = "ensemble"
 AUDIT_COLUMNS = [
@@ -226,12 +227,26 @@ def cell_unknowns(model: Model, cell: pd.Series) -> tuple[int | None, int | None
     """Unknowns (count, base) of one row of ``cells.csv`` (``None``: not a count)."""
     q = model.codebook.question(str(cell["question_id"]))
     level, stat, key = str(cell["level"]), str(cell["statistic"]), str(cell["answer_key"])
+    # An attribute of the collectivity is counted once per collectivity: another population than the
+    # respondents (its unknowns never meet theirs).
+    if q.tabulation_unit == "collectivity":
+        level = "collectivity"
     cond = _column_cond(model, str(cell["dimension"]), str(cell["dimension_value"]))
     if q.type == "numeric":
         b = model.B(level, q, cond)
         return b, b
     if q.type == "multiple":
-        return model.flag(level, q, cond, "option", key), model.B(level, q, cond)
+        b = model.B(level, q, cond)
+        exclusive = [o.key for o in q.options if o.exclusive]
+        if not exclusive or key in exclusive:
+            return model.flag(level, q, cond, "option", key), b
+        # an exclusive answer (« ne se prononce pas ») leaves the base of every other option
+        nsp = {model.flag(level, q, cond, "option", k): 1.0 for k in exclusive}
+        sub = model.total(("msub", level, q.id, cond), _combine((1, {b: 1}), (-1, nsp)))
+        c = model.flag(level, q, cond, "option", key)
+        if model.system.once(("msub-flag", c)):
+            model.system.add({c: 1, sub: -1}, -math.inf, 0)
+        return c, sub
     if q.type == "ranking":
         model.ranking_links(level, q, cond)
         what = {"first_share": "first", "top3_share": "top3", "mean_rank": "ranked"}[stat]
@@ -245,11 +260,10 @@ def cell_unknowns(model: Model, cell: pd.Series) -> tuple[int | None, int | None
         parts = {model.answer(level, q, cond, q.label_of(k)): 1.0 for k in q.top2}
         return model.total(("top2", level, q.id, cond), parts), b
     if stat == "cumulative_share":
-        n_sub = len(q.codes)
         upto = keys.index(key) + 1
         parts = {model.answer(level, q, cond, lab): 1.0 for lab in labels[:upto]}
-        sub = {model.answer(level, q, cond, lab): 1.0 for lab in labels[:n_sub]}
-        return model.total(("cum", level, q.id, cond, key), parts), model.total(("sub", level, q.id, cond), sub)
+        # shares and cumulative shares of a band question have one base (every answer, « ne se prononce pas » included)
+        return model.total(("cum", level, q.id, cond, key), parts), b
     return None, None
 
 
@@ -321,13 +335,18 @@ def add_tests(model: Model, cells: pd.DataFrame, tests: pd.DataFrame) -> None:
     s = model.system
     values = cells.groupby(["question_id", "dimension"], sort=False)["dimension_value"].unique()
     levels = cells.groupby("question_id")["level"].first()
+    col_base = cells.groupby(["question_id", "dimension", "dimension_value"], sort=False)["base"].first()
     for t in tests.itertuples(index=False):
         if pd.isna(t.n) or (str(t.question_id), str(t.dimension)) not in values.index:
             continue
         q = model.codebook.question(str(t.question_id))
-        level = str(levels[t.question_id])
+        level = "collectivity" if q.tabulation_unit == "collectivity" else str(levels[t.question_id])
         terms: dict[int, float] = defaultdict(float)
         for v in values[(str(t.question_id), str(t.dimension))]:
+            if q.type == "numeric":  # the rank test compares only the groups of MIN_RANK_GROUP values or more
+                b = col_base.get((str(t.question_id), str(t.dimension), v))
+                if b is not None and pd.notna(b) and float(b) < MIN_RANK_GROUP:
+                    continue
             cond = model.cond([(str(t.dimension), str(v))])
             if q.type in ("single", "ordinal", "band"):
                 for lab in q.labels(with_nsp=False):
@@ -338,6 +357,9 @@ def add_tests(model: Model, cells: pd.DataFrame, tests: pd.DataFrame) -> None:
                     terms[model.flag(level, q, cond, "first", c.key)] += 1
             else:
                 terms[model.B(level, q, cond)] += 1
+                for o in q.options if q.type == "multiple" else ():
+                    if o.exclusive and str(t.answer_key) != o.key:  # another option: tested among substantive answers
+                        terms[model.flag(level, q, cond, "option", o.key)] -= 1
         s.fix(model.total(("test", t.question_id, t.dimension, t.answer_key), terms), float(t.n), f"test {t.question_id}", True)
 
 
@@ -354,6 +376,8 @@ def figure_terms(model: Model, spec: Mapping) -> tuple[dict[int, float], dict[in
     if "question" not in spec:
         return ({model.J(level, fcond): 1.0}, {}) if measure == "count" else None
     q = model.codebook.question(spec["question"])
+    if q.tabulation_unit == "collectivity":  # counted once per collectivity, as in the tables
+        level = "collectivity"
     if q.type == "multiple":
         num = {model.flag(level, q, fcond, "option", spec["option"]): 1.0}
     elif q.type == "ranking" and spec.get("rank_max", 1) in (1, 3):
@@ -372,6 +396,8 @@ def figure_terms(model: Model, spec: Mapping) -> tuple[dict[int, float], dict[in
         den = {model.B(level, q, fcond): 1.0}
         if base == "substantive" and q.is_categorical:
             den = _combine((1, den), (-1, {model.answer(level, q, fcond, NSP_LABEL): 1.0}))
+        elif base == "substantive" and q.type == "multiple":
+            den = _combine((1, den), (-1, {model.flag(level, q, fcond, "option", o.key): 1.0 for o in q.options if o.exclusive}))
     if measure == "difference":
         minus = {model.answer(level, q, fcond, _label(q, k)): 1.0 for k in spec["minus_keys"]}
         num = _combine((1, num), (-1, minus))
@@ -451,7 +477,8 @@ def feasible_intervals(system: LinearSystem, targets: Sequence[int]) -> tuple[np
         free = [(pos[i], v) for i, v in coefs.items() if math.isnan(known[i])]
         if not free:
             if const < l - 1e-6 or const > h + 1e-6:
-                raise BarometreError(f"published values contradict a constraint: {const:g} not in [{l:g}, {h:g}]")
+                terms = ", ".join(f"{v:g}×{system.keys[i]}={known[i]:g}" for i, v in coefs.items())
+                raise BarometreError(f"published values contradict a constraint: {const:g} not in [{l:g}, {h:g}] ({terms})")
             continue
         k = len(lo)
         for p, v in free:
