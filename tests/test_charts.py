@@ -313,7 +313,8 @@ def test_bands_show_cumulative_reading(codebook):
     assert "40,0\u202f%" in texts  # cumulative « moins de 5 000 € »
     assert "100,0\u202f%" in texts
     assert any(t.startswith("Cumul jusqu'à cette tranche") for t in texts)
-    assert "cumul" in chart.caption and "En cumulé" in chart.alt
+    # one base for the shares and the cumulative shares, « ne se prononce pas » included
+    assert "ne se prononce pas" in chart.caption and "compris" in chart.caption and "En cumulé" in chart.alt
 
 
 def test_missing_cells_raise(codebook):

@@ -717,22 +717,20 @@ def draw_chart(
             else:  # NSP: no cumulative share
                 rows.append(_Row(r.answer_key, str(r.answer_label), [float(r.value) if pd.notna(r.value) else math.nan, math.nan],
                                  [bool(r.suppressed), False], muted=True))
+        # shares and cumulative shares have one base (every answer, « ne se prononce pas » included)
         base_all, lo, hi = _base_text(list(share["base"]), unit)
-        base_sub, _, _ = _base_text(list(cum["base"]), unit)
         small, n_supp = _flags(pd.concat([share, cum.reset_index()]))
         has_nsp = any(r.key == "nsp" for r in rows)
-        series = [(f"Part de la tranche ({base_all})", MAIN_COLOUR),
-                  (f"Cumul jusqu'à cette tranche ({base_sub}{', hors NSP' if has_nsp else ''})", OKABE_ITO["orange"])]
-        notes = [(f"tranches : {base_all}" + (" (« ne se prononce pas » compris)" if has_nsp else ""),
-                  f"tranches : {base_all}" + (", NSP compris" if has_nsp else "")),
-                 (f"cumul : {base_sub}" + (" (hors « ne se prononce pas »)" if has_nsp else ""),
-                  f"cumul : {base_sub}" + (", hors NSP" if has_nsp else ""))] + _common_notes(small, n_supp, small_base, min_cell)
+        series = [("Part de la tranche", MAIN_COLOUR), ("Cumul jusqu'à cette tranche", OKABE_ITO["orange"])]
+        nsp_note = " (« ne se prononce pas » compris)" if has_nsp else ""
+        notes = [(f"{base_all}{nsp_note}", f"{base_all}{nsp_note}")] + _common_notes(small, n_supp, small_base, min_cell)
+        base_sub = base_all
         base = ""
         cum_items = " ; ".join(
             f"jusqu'à « {r.label} » : " + (SECRET_MARK if r.suppressed[1] else fr.format_percent(r.values[1], 1))
             for r in rows if r.key != "nsp")
         alt = (f"Répartition des {_phrase(base_all)} par tranche : {_alt_list(rows, 0)}. En cumulé, sur les "
-               f"{_phrase(base_sub)}{' hors « ne se prononce pas »' if has_nsp else ''} : {cum_items}.")
+               f"{_phrase(base_sub)} : {cum_items}.")
         # draw NSP rows with a single bar: keep the cumulative value NaN but not shown as a dash
         for r in rows:
             if r.key == "nsp":
