@@ -231,7 +231,7 @@ def run_tabulate(edition: str, inputs: dict[str, str], outputs: dict[str, str], 
     """
     from barometre import comparisons as cmp
     from barometre.calibration import edition_weight
-    from barometre.design import COLLECTIVITY, Design, collectivity_units, design_of, design_tables
+    from barometre.design import CONFLICT_COLUMNS, COLLECTIVITY, Design, collectivity_units, design_of, design_tables
     from barometre.disclosure import apply_disclosure, check_disclosure, merge_small_categories, publishable
     from barometre.tabulate import tabulate_level
     from barometre.workbook import write_workbook
@@ -322,8 +322,10 @@ def run_tabulate(edition: str, inputs: dict[str, str], outputs: dict[str, str], 
     write_csv(result_tests, out / "tests.csv")
     if calibrated is not None:
         write_csv(calibrated.margins, out / "calibration.csv")
-    if conflicts:  # answers that differ between respondents of one collectivity (cleaning report, technical note)
-        write_csv(pd.concat(conflicts, ignore_index=True), out / "collectivity_conflicts.csv")
+    # Answers that differ between respondents of one collectivity: respondent ids and their answers, so
+    # kept with the processed data (never in the published tables/); written even when empty.
+    write_csv(pd.concat(conflicts, ignore_index=True) if conflicts else pd.DataFrame(columns=CONFLICT_COLUMNS),
+              outputs["conflicts"])
     for qid, group in public.groupby("question_id", sort=True):
         harmonised = group["harmonised"].iloc[0]
         write_csv(group, out / f"{qid}_{harmonised}.csv")
