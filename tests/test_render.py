@@ -392,3 +392,19 @@ def test_appendix_refuses_a_figure_the_registry_does_not_define(fx):
             cleaning_log=fx["cleaning_log"], config=fx["config"], codebook=fx["codebook"], published=fx["published"],
             registry=[e for e in load_registry(REGISTRY) if e["id"] != "F05"],
         )
+
+
+def test_design_hook_reads_the_processed_frames(fx, tmp_path):
+    """The technical note's design paragraph comes from the processed frames the rule passes; none passed, none written."""
+    from barometre.render import design_hook
+    from test_charts import _frames
+
+    frames = _frames(load_codebook(CODEBOOK), 0)
+    inputs = {"codebook": str(CODEBOOK)}
+    for level, name in (("respondent", "respondents"), ("tool", "tools"), ("bp", "bp")):
+        inputs[name] = str(tmp_path / f"{name}.parquet")
+        frames[level].to_parquet(inputs[name])
+    text = design_hook("2017", fx["config"], inputs, fx["cells"])
+    assert text.startswith("Échantillon auto-sélectionné")
+    assert f"pour {fr.format_number(len(frames['respondent']))} répondants" in text
+    assert design_hook("2017", fx["config"], {"codebook": str(CODEBOOK)}, fx["cells"]) == ""

@@ -986,6 +986,19 @@ def run_render_report(edition: str, config: dict, inputs: dict[str, str], output
             _render_document(edition, config, inputs, outputs[html_key], outputs.get(pdf_key), document)
 
 
+def design_hook(edition: str, config: dict, inputs: Mapping[str, str], cells: str | Path) -> str:
+    """The ``design_summary`` paragraph of the technical note, from the processed frames of ``inputs``
+    (``respondents``, ``tools``, ``bp``); empty when the rule does not pass them."""
+    from barometre.design import design_summary
+    from barometre.pipeline import LEVEL_FRAMES, _calibrated, read_processed
+
+    if not all(k in inputs for k in LEVEL_FRAMES.values()):
+        return ""
+    frames, calibration = _calibrated(read_processed(dict(inputs)), (config.get("calibration") or {}).get(str(edition)))
+    return design_summary(config, {level: frames[name] for level, name in LEVEL_FRAMES.items()},
+                          codebook=load_codebook(inputs["codebook"]), cells=read_cells(cells), calibration=calibration)
+
+
 def _render_document(edition: str, config: dict, inputs: dict[str, str], out_html: str, out_pdf: str | None,
                      document: str) -> None:
     tables = Path(inputs["tables"])
@@ -1002,6 +1015,7 @@ def _render_document(edition: str, config: dict, inputs: dict[str, str], out_htm
         templates_dir=_templates_dir(inputs.get("templates")),
         registry=inputs.get("registry"),
         document=document,
+        hooks={"design_summary": design_hook(edition, config, inputs, tables / "cells.csv" if tables.is_dir() else tables)},
     )
     out_html = Path(out_html)
     out_html.parent.mkdir(parents=True, exist_ok=True)
