@@ -159,6 +159,16 @@ def column_letters_legend(cells: pd.DataFrame, question_id: str, dimension: str)
     return {v: column_letter(i) for i, v in enumerate(values)}
 
 
+def keep_letters(letters: str, keep: set[str]) -> str:
+    """The letters of ``letters`` (« AB », or « AA AB » past 26 columns) that are in ``keep``, same spelling.
+
+    A letter naming a cell that is not printed (statistical secrecy) would tell something
+    about it: tables drop it with ``keep`` = the letters of the printed cells of the row.
+    """
+    sep = " " if " " in letters else ""
+    return sep.join(x for x in (letters.split() if sep else letters) if x in keep)
+
+
 def adjust_tests(tests: pd.DataFrame, config: Mapping | None = None) -> pd.DataFrame:
     """``tests`` with ``p_adjusted`` and ``adjust_method``: every global test of the edition adjusted together."""
     opts = settings(config)

@@ -269,7 +269,7 @@ def _resource(path: Path, root: Path, kind: str, title: str, description: str) -
 
 
 def question_tables(tables: Path) -> list[Path]:
-    """The per-question tables of ``tables/`` (every CSV but ``cells.csv``, ``tests.csv`` and ``calibration.csv``), sorted."""
+    """The per-question tables of ``tables/`` (every CSV but cells, tests and calibration), sorted."""
     return sorted(p for p in tables.glob("*.csv") if p.name not in ("cells.csv", "tests.csv", "calibration.csv"))
 
 

@@ -331,5 +331,6 @@ def run_tabulate(edition: str, inputs: dict[str, str], outputs: dict[str, str], 
         write_csv(group, out / f"{qid}_{harmonised}.csv")
     write_workbook(cells, result_tests, codebook, outputs["workbook"],
                    confidence=tabulation.get("confidence", 0.95), min_cell=min_cell,
-                   small_base=int(disclosure["small_base"]), note=SYNTHETIC_BANNER if synthetic else None)
+                   small_base=int(disclosure["small_base"]), note=SYNTHETIC_BANNER if synthetic else None,
+                   letters_rule=cmp.rule_text({"comparisons": comparisons or {}}))
     log.info("tabulate: %d cells (%d suppressed), %d tests", len(cells), int(cells["suppressed"].sum()), len(result_tests))
