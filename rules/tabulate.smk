@@ -11,6 +11,7 @@ rule tabulate:
         script="scripts/tabulate.py",
     output:
         tables=directory("results/{edition}/tables"),
+        conflicts="data/processed/{edition}/collectivity_conflicts.csv",
         workbook=report("results/{edition}/tableaux.xlsx", category="Édition {edition}", subcategory="Tableaux",
                         labels={"Fichier": "tableaux.xlsx", "Contenu": "Classeur des tableaux croisés"}),
         primary="data/processed/{edition}/disclosure_primary.csv",

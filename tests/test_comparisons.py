@@ -115,3 +115,12 @@ def test_templates_never_write_significant_themselves():
                  for i, line in enumerate(p.read_text(encoding="utf-8", errors="replace").splitlines(), 1)
                  if re.search(r"(?i)significati", line) and "significance_words" not in line]
     assert offenders == [], f"templates calling a difference significant by themselves: {offenders}"
+
+
+def test_a_column_nobody_is_in_gets_no_letter():
+    """An empty category (base 0) is no column of the printed tables: the letters skip it, A B C not A B D."""
+    cells = _cells({"A": (10, 50), "B": (30, 50), "C": (12, 50)})
+    empty = cells.iloc[[1]].assign(dimension_value="Vide", count=0, base=0, effective_base=0, value=float("nan"))
+    out = add_letters(pd.concat([cells.iloc[:2], empty, cells.iloc[2:]], ignore_index=True))
+    assert column_letters_legend(out, "Q1", "type") == {"A": "A", "B": "B", "C": "C"}
+    assert out.set_index("dimension_value")["letters"]["B"] == "AC"

@@ -142,3 +142,18 @@ def test_edition_package_lists_every_published_csv_documented_and_valid(built_pr
     assert package["synthetic"] is True and package["version"] == __version__
     report = frictionless.validate(str(root / "datapackage.json"))
     assert report.valid, report.flatten(["rowNumber", "fieldName", "type", "note"])[:20]
+
+
+def test_calibration_margins_are_their_own_documented_resource(tmp_path):
+    """A calibrated edition publishes tables/calibration.csv: described as margins, not as a question table."""
+    root = _edition(tmp_path, ROWS)
+    (root / "tables" / "calibration.csv").write_text(
+        "variable,category,target,weighted,respondents\n"
+        "collectivity_type,Commune,70.0,70.0,79\ncollectivity_type,Département,51.0,51.0,42\n", encoding="utf-8")
+    package = _package(root)
+    margins = [r for r in package["resources"] if r["path"] == "tables/calibration.csv"]
+    assert len(margins) == 1 and margins[0]["title"] == "Marges de calage"
+    assert "primaryKey" not in margins[0]["schema"]
+    assert not undocumented_fields(package)
+    report = _report(root)
+    assert report.valid, report.flatten(["rowNumber", "fieldName", "type", "note"])

@@ -27,6 +27,7 @@ from barometre.render import (
     RenderError,
     URLRefusedError,
     check_url,
+    cross_tables,
     date_period,
     format_bound,
     make_environment,
@@ -246,6 +247,60 @@ def test_cross_tables_publishable_only(fx, report, note):
     assert "TEXTE-LIBRE" not in note and FREE_TEXT not in note
 
 
+def _with_letters(fx: dict) -> tuple[pd.DataFrame, str, str, str]:
+    """The fixture cells with comparison letters on one question × role: every « Élu·e » value above « Agent »
+    (B), except that one « Agent » cell is made secret; returns (cells, question, answer key of a visible
+    letter, answer key of the secret cell)."""
+    cells = read_cells(fx["cells"])
+    cells["letters"] = ""
+    for qid in dict.fromkeys(cells["question_id"]):
+        sel = (cells["question_id"] == qid) & (cells["dimension"] == "role") & (cells["statistic"] == "share")
+        open_ = sel & ~cells["suppressed"] & ~cells["base_suppressed"] & cells["count"].gt(0)
+        keys = [k for k in cells.loc[open_ & (cells["dimension_value"] == "Élu·e"), "answer_key"]
+                if k in set(cells.loc[open_ & (cells["dimension_value"] == "Agent"), "answer_key"])]
+        if len(keys) >= 2:
+            break
+    else:
+        pytest.fail("no question of the fixture has two visible answers in both role columns")
+    cells.loc[sel & (cells["dimension_value"] == "Élu·e"), "letters"] = "B"
+    cells.loc[sel & (cells["dimension_value"] == "Agent") & (cells["answer_key"] == keys[1]), "suppressed"] = True
+    return cells, qid, keys[0], keys[1]
+
+
+def test_cross_tables_letters_per_column_next_to_values_and_rule_line(fx):
+    cells, qid, visible, secret = _with_letters(fx)
+    codebook = load_codebook(CODEBOOK)
+    table = {t["id"]: t for t in cross_tables(cells, codebook, 30, letters_rule="Lettres : la règle.")}[qid]
+    cols = table["columns"]
+    assert [c["letter"] for c in cols if c["dim"] == "role"] == ["A", "B"]
+    assert cols[0]["dim"] == "ensemble" and cols[0]["letter"] == ""
+    elu = next(i for i, c in enumerate(cols) if c["label"] == "Élu·e")
+    mine = cells[cells["question_id"] == qid]
+    label = {k: nbsp_thousands(str(mine.loc[mine["answer_key"] == k, "answer_label"].iloc[0]))
+             for k in (visible, secret)}
+    rows = {r["label"]: r["cells"] for r in table["rows"]}
+    assert rows[label[visible]][elu]["letters"] == "B"
+    assert rows[label[secret]][elu]["letters"] == ""  # « B » would name a cell printed « s »
+    assert table["letters_rule"] == "Lettres : la règle."
+    plain = {t["id"]: t for t in cross_tables(cells.drop(columns="letters"), codebook, 30, letters_rule="x")}[qid]
+    assert plain["letters_rule"] == "" and not any(c["letter"] for c in plain["columns"])
+
+
+def test_note_prints_the_letters_and_the_rule_from_the_config(fx, tmp_path):
+    from barometre.comparisons import rule_text
+
+    cells, qid, _, _ = _with_letters(fx)
+    path = tmp_path / "cells.csv"
+    cells.to_csv(path, index=False)
+    html = render_report("2017", figures=fx["figures"], cells=path, charts_dir=fx["charts"],
+                         provenance=fx["provenance"],
+                         cleaning_log=fx["cleaning_log"], config=fx["config"], codebook=fx["codebook"],
+                         published=fx["published"], registry=REGISTRY, document="note")
+    block = re.search(rf'<div class="cross-block" id="tableau-{qid}">.*?</div>', html, re.S).group(0)
+    assert '<span class="col-letter">(B)</span>' in block and '<span class="letters">B</span>' in block
+    assert _plain(htmlmod.unescape(re.sub(r"<[^>]+>", "", block))).count(_plain(rule_text(fx["config"]))[:40]) == 1
+
+
 # --------------------------------------------------------------------------- safety
 
 
@@ -392,3 +447,19 @@ def test_appendix_refuses_a_figure_the_registry_does_not_define(fx):
             cleaning_log=fx["cleaning_log"], config=fx["config"], codebook=fx["codebook"], published=fx["published"],
             registry=[e for e in load_registry(REGISTRY) if e["id"] != "F05"],
         )
+
+
+def test_design_hook_reads_the_processed_frames(fx, tmp_path):
+    """The note's design paragraph comes from the processed frames the rule passes; none passed, none written."""
+    from barometre.render import design_hook
+    from test_charts import _frames
+
+    frames = _frames(load_codebook(CODEBOOK), 0)
+    inputs = {"codebook": str(CODEBOOK)}
+    for level, name in (("respondent", "respondents"), ("tool", "tools"), ("bp", "bp")):
+        inputs[name] = str(tmp_path / f"{name}.parquet")
+        frames[level].to_parquet(inputs[name])
+    text = design_hook("2017", fx["config"], inputs, fx["cells"])
+    assert text.startswith("Échantillon auto-sélectionné")
+    assert f"pour {fr.format_number(len(frames['respondent']))} répondants" in text
+    assert design_hook("2017", fx["config"], {"codebook": str(CODEBOOK)}, fx["cells"]) == ""

@@ -130,14 +130,25 @@ def test_no_empty_category_and_letters_hook(tables, tmp_path):
     empty = cells[(cells["question_id"] == "Q29") & (cells["dimension_value"] == "Agent")].copy()
     empty["dimension_value"], empty["base"], empty["count"], empty["value"] = "Région", 0, 0, np.nan
     cells = pd.concat([cells, empty], ignore_index=True)
-    cells["letters"] = np.where(cells["dimension_value"] == "Agent", "B", None)
-    wb = openpyxl.load_workbook(write_workbook(cells, tests, CB, tmp_path / "e.xlsx"))
+    cells["letters"] = np.where(cells["dimension_value"] == "Agent", "A", None)  # Agent above Élu·e (column A)
+    wb = openpyxl.load_workbook(write_workbook(cells, tests, CB, tmp_path / "e.xlsx", letters_rule="Lettres : règle."))
     headers, rows = _table(wb["Q29"])
     assert "Région" not in headers  # nobody in it: no column
-    agent = headers.index("Agent")
-    shown = [r[agent] for label, r in rows.items() if label != "Base (effectif)" and r[agent].value is not None]
-    assert shown and all(c.number_format.endswith('" B"') for c in shown)
-    assert any("Lettres" in str(c.value) for c in wb["Q29"]["A"] if c.value)
+    agent, elu = headers.index("Agent"), headers.index("Élu·e")
+    shown = [r for label, r in rows.items() if label != "Base (effectif)" and r[agent].value is not None]
+    assert shown and all(r[agent].number_format.endswith('" A"') == (r[elu].value is not None) for r in shown)
+    notes = [str(c.value) for c in wb["Q29"]["A"] if c.value]
+    assert "Lettres : règle." in notes  # the rule of the configuration, as given
+    assert any(n.startswith("Colonnes : ") and "A = Élu·e, B = Agent" in n for n in notes), notes
+
+
+def test_letters_rule_defaults_to_the_comparison_settings(tables, tmp_path):
+    from barometre.comparisons import rule_text
+
+    cells, tests = tables
+    cells = cells.assign(letters="")
+    wb = openpyxl.load_workbook(write_workbook(cells, tests, CB, tmp_path / "d.xlsx"))
+    assert rule_text(None) in [c.value for c in wb["Q29"]["A"]]
 
 
 def test_q08_sheet_shows_option_labels(tables, tmp_path):

@@ -140,10 +140,12 @@ def add_letters(cells: pd.DataFrame, config: Mapping | None = None, *, confidenc
     if sig.empty:
         return out
     # letter of each dimension value, in its order of appearance within the question × dimension
-    order = cells[cells["dimension"].ne("ensemble")].drop_duplicates(["question_id", "dimension", "dimension_value"])
+    order = _lettered(cells[cells["dimension"].ne("ensemble")]).drop_duplicates(
+        ["question_id", "dimension", "dimension_value"])
     pos = order.groupby(["question_id", "dimension"], sort=False).cumcount()
     letter = dict(zip(zip(order["question_id"], order["dimension"], order["dimension_value"]), map(column_letter, pos)))
-    sig = sig.assign(letter=[letter[(q, d, v)] for q, d, v in zip(sig["question_id"], sig["dimension"], sig["lower"])])
+    sig = sig.assign(letter=[letter.get((q, d, v), "") for q, d, v in zip(sig["question_id"], sig["dimension"], sig["lower"])])
+    sig = sig[sig["letter"].ne("")]
     sig = sig.assign(_pos=sig["letter"].map(lambda x: (len(x), x))).sort_values("_pos", kind="stable")
     sep = " " if any(len(x) > 1 for x in letter.values()) else ""  # beyond 26 columns, letters are separated
     joined = sig.groupby(["question_id", "dimension", "statistic", "answer_key", "higher"], sort=False)["letter"].agg(sep.join)
@@ -152,11 +154,27 @@ def add_letters(cells: pd.DataFrame, config: Mapping | None = None, *, confidenc
     return out
 
 
+def _lettered(cells: pd.DataFrame) -> pd.DataFrame:
+    """Rows of the columns that get a letter: every column but those nobody is in (base 0, not masked)."""
+    return cells[pd.to_numeric(cells["base"], errors="coerce").ne(0)]
+
+
 def column_letters_legend(cells: pd.DataFrame, question_id: str, dimension: str) -> dict[str, str]:
-    """Dimension value → its letter, for one table (to write the letters above its columns)."""
-    sub = cells[(cells["question_id"] == question_id) & (cells["dimension"] == dimension)]
+    """Dimension value → its letter, for one table (to write the letters above its columns);
+    columns nobody is in get none, as in :func:`add_letters`."""
+    sub = _lettered(cells[(cells["question_id"] == question_id) & (cells["dimension"] == dimension)])
     values = list(dict.fromkeys(sub["dimension_value"]))
     return {v: column_letter(i) for i, v in enumerate(values)}
+
+
+def keep_letters(letters: str, keep: set[str]) -> str:
+    """The letters of ``letters`` (« AB », or « AA AB » past 26 columns) that are in ``keep``, same spelling.
+
+    A letter naming a cell that is not printed (statistical secrecy) would tell something
+    about it: tables drop it with ``keep`` = the letters of the printed cells of the row.
+    """
+    sep = " " if " " in letters else ""
+    return sep.join(x for x in (letters.split() if sep else letters) if x in keep)
 
 
 def adjust_tests(tests: pd.DataFrame, config: Mapping | None = None) -> pd.DataFrame:

@@ -131,6 +131,14 @@ FIELDS: dict[str, FieldDoc] = {
         "la colonne suivante)."),
     "adjust_method": FieldDoc(_STRING, "Méthode d'ajustement",
         "Correction pour comparaisons multiples : Holm (par défaut) ou Benjamini-Hochberg."),
+    # --- tables/calibration.csv (calibrated editions only) ---------------------------------------
+    "variable": FieldDoc(_STRING, "Variable de calage",
+        "Variable dont la répartition connue sert de marge au calage des poids."),
+    "category": FieldDoc(_STRING, "Modalité de calage", "Modalité de la variable de calage."),
+    "target": FieldDoc(_NUMBER, "Effectif cible", "Total connu de la modalité, que le calage doit atteindre."),
+    "weighted": FieldDoc(_NUMBER, "Effectif pondéré",
+        "Somme des poids calés des répondants de la modalité (égale à la cible quand le calage a convergé)."),
+    "respondents": FieldDoc(_NUMBER, "Répondants", "Nombre de répondants de la modalité, sans pondération."),
     # --- figures.csv ----------------------------------------------------------------------------
     "synthetic": FieldDoc(_BOOLEAN, "Données synthétiques",
         "Vrai quand les réponses brutes de l'édition sont la reconstitution documentée et non les "
@@ -193,6 +201,9 @@ _TITLES = {
     "tests": ("Tests d'association",
               "Un test d'association par question et variable de croisement (par option pour une question à"
               " réponses multiples)."),
+    "calibration": ("Marges de calage",
+                    "Pour chaque modalité des variables de calage : effectif cible, effectif pondéré après calage"
+                    " et nombre de répondants."),
     "figures": ("Chiffres nommés et conformité",
                 "Chaque chiffre du rapport : définition, numérateur, dénominateur, valeur, intervalle, citation et"
                 " bornes de l'édition publiée, statut de conformité."),
@@ -258,8 +269,8 @@ def _resource(path: Path, root: Path, kind: str, title: str, description: str) -
 
 
 def question_tables(tables: Path) -> list[Path]:
-    """The per-question tables of ``tables/`` (every CSV but ``cells.csv`` and ``tests.csv``), sorted."""
-    return sorted(p for p in tables.glob("*.csv") if p.name not in ("cells.csv", "tests.csv"))
+    """The per-question tables of ``tables/`` (every CSV but cells, tests and calibration), sorted."""
+    return sorted(p for p in tables.glob("*.csv") if p.name not in ("cells.csv", "tests.csv", "calibration.csv"))
 
 
 def build_datapackage(edition: str, tables: str | Path, figures: str | Path, root: str | Path,
@@ -286,6 +297,8 @@ def build_datapackage(edition: str, tables: str | Path, figures: str | Path, roo
         qid = path.stem.split("_", 1)[0]
         resources.append(_resource(path, root, "cells", f"Tableau croisé de la question {qid}",
                                    f"Les lignes de cells.csv de la question {qid}, dans un fichier à part."))
+    if (tables / "calibration.csv").exists():  # calibrated editions only
+        resources.append(_resource(tables / "calibration.csv", root, "calibration", *_TITLES["calibration"]))
     resources.append(_resource(Path(figures), root, "figures", *_TITLES["figures"]))
     warning = (" Les réponses brutes de cette édition sont une reconstitution synthétique documentée"
                " (les microdonnées réelles ne sont pas publiques) : les tableaux en sont tirés, seuls les"

@@ -267,7 +267,7 @@ def run_tabulate(edition: str, inputs: dict[str, str], outputs: dict[str, str], 
     from barometre import comparisons as cmp
     from barometre import publication
     from barometre.calibration import edition_weight
-    from barometre.design import COLLECTIVITY, Design, collectivity_units, design_of, design_tables
+    from barometre.design import CONFLICT_COLUMNS, COLLECTIVITY, Design, collectivity_units, design_of, design_tables
     from barometre.disclosure import check_disclosure, publishable
     from barometre.tabulate import tabulate_level
     from barometre.workbook import write_workbook
@@ -369,8 +369,10 @@ def run_tabulate(edition: str, inputs: dict[str, str], outputs: dict[str, str], 
     write_csv(publication.merges_frame(maps, policy.merge_label), out / "regroupements.csv")
     if calibrated is not None:
         write_csv(calibrated.margins, out / "calibration.csv")
-    if conflicts:  # answers that differ between respondents of one collectivity (cleaning report, technical note)
-        write_csv(pd.concat(conflicts, ignore_index=True), out / "collectivity_conflicts.csv")
+    # Answers that differ between respondents of one collectivity: respondent ids and their answers, so
+    # kept with the processed data (never in the published tables/); written even when empty.
+    write_csv(pd.concat(conflicts, ignore_index=True) if conflicts else pd.DataFrame(columns=CONFLICT_COLUMNS),
+              outputs["conflicts"])
     for qid, group in public.groupby("question_id", sort=True):
         harmonised = group["harmonised"].iloc[0]
         write_csv(group, out / f"{qid}_{harmonised}.csv")
@@ -379,7 +381,8 @@ def run_tabulate(edition: str, inputs: dict[str, str], outputs: dict[str, str], 
     write_csv(internal[internal["primary"] > 0], outputs["primary"])
     write_workbook(cells, published_tests[published_tests["published"]], codebook, outputs["workbook"],
                    confidence=tabulation.get("confidence", 0.95), min_cell=min_cell,
-                   small_base=policy.small_base, note=SYNTHETIC_BANNER if synthetic else None)
+                   small_base=policy.small_base, note=SYNTHETIC_BANNER if synthetic else None,
+                   letters_rule=cmp.rule_text({"comparisons": comparisons or {}}))
     n_tests = int(published_tests["published"].sum())
     log.info("tabulate: %d cells (%d suppressed), %d tests (%d published)", len(cells), int(cells["suppressed"].sum()),
              len(published_tests), n_tests)

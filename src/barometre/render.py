@@ -38,6 +38,7 @@ from markupsafe import Markup, escape
 from barometre import fr
 from barometre.charts import load_manifest, read_cells, read_figures
 from barometre.codebook import Codebook, load_codebook
+from barometre.comparisons import column_letters_legend, keep_letters, rule_text
 from barometre.editorial import render_editorial
 from barometre.errors import BarometreError
 from barometre.figures import STATUS_LABELS, exclusions_summary, explanation, load_registry
@@ -393,12 +394,16 @@ def _fmt_numeric(v: float, harmonised: str) -> str:
     return fr.format_number(v) if abs(v) >= 100 else fr.format_decimal(v, 1)
 
 
-def cross_tables(cells: pd.DataFrame, codebook: Codebook, small_base: int) -> list[dict]:
+def cross_tables(cells: pd.DataFrame, codebook: Codebook, small_base: int, letters_rule: str = "") -> list[dict]:
     """Appendix (b): one compact table per question, answers × (Ensemble + dimension values).
 
     Only publishable cells are printed: a suppressed cell prints ``s``, a suppressed
-    base hides its whole column; small bases are flagged.
+    base hides its whole column; small bases are flagged. With a ``letters`` column
+    (:func:`barometre.comparisons.add_letters`), each breakdown column gets its letter,
+    each value the letters of the columns it is significantly higher than (never a
+    letter pointing to a cell printed ``s``) and the table ``letters_rule`` under it.
     """
+    has_letters = "letters" in cells.columns
     tables = []
     for q in codebook.questions:
         if q.type == "text":
@@ -435,8 +440,9 @@ def cross_tables(cells: pd.DataFrame, codebook: Codebook, small_base: int) -> li
             bsupp = bool(sel["base_suppressed"].any()) if "base_suppressed" in sel else False
             base = sel["base"].max()
             small = bool(sel["small_base"].any())
+            letter = column_letters_legend(qc, q.id, dim).get(v, "") if has_letters and dim != "ensemble" else ""
             col_info.append({"label": v, "dim": dim, "base": "s" if bsupp or pd.isna(base) else fr.format_number(base),
-                             "small": small and not bsupp, "suppressed": bsupp})
+                             "small": small and not bsupp, "suppressed": bsupp, "letter": letter})
         body = []
         keys = list(dict.fromkeys(qc[qc["dimension"] == "ensemble"].sort_index()["answer_key"]))
         for stat, stat_label in stats:
@@ -452,7 +458,8 @@ def cross_tables(cells: pd.DataFrame, codebook: Codebook, small_base: int) -> li
                 for (dim, v, _), info in zip(columns, col_info):
                     c = rsel[(rsel["dimension"] == dim) & (rsel["dimension_value"] == v)]
                     if c.empty:
-                        vals.append({"text": fr.MISSING, "secret": False, "small": info["small"]})
+                        vals.append({"text": fr.MISSING, "secret": False, "small": info["small"], "dim": dim,
+                                     "letters": ""})
                         continue
                     c = c.iloc[0]
                     secret = bool(c["suppressed"]) or info["suppressed"]
@@ -462,7 +469,13 @@ def cross_tables(cells: pd.DataFrame, codebook: Codebook, small_base: int) -> li
                         text = _fmt_numeric(c["value"], q.harmonised)
                     else:
                         text = fr.format_percent(c["value"], 1)
-                    vals.append({"text": text, "secret": secret, "small": info["small"]})
+                    vals.append({"text": text, "secret": secret, "small": info["small"], "dim": dim,
+                                 "letters": "" if secret or not has_letters or pd.isna(c["letters"])
+                                 else str(c["letters"])})
+                for cell in vals:  # a letter naming a cell printed « s » would tell something about it
+                    shown = {i["letter"] for i, o in zip(col_info, vals, strict=True)
+                             if i["dim"] == cell["dim"] and not o["secret"]}
+                    cell["letters"] = keep_letters(cell["letters"], shown)
                 body.append({"label": label, "cells": vals})
         note = {
             "multiple": "plusieurs réponses possibles (total > 100\u202f%)",
@@ -473,6 +486,7 @@ def cross_tables(cells: pd.DataFrame, codebook: Codebook, small_base: int) -> li
             "id": q.id, "harmonised": q.harmonised, "wording": q.wording, "level": q.level, "type": q.type,
             "groups": header_groups, "columns": col_info, "rows": body, "note": note,
             "filtered": q.filter is not None,
+            "letters_rule": letters_rule if any(c["letter"] for c in col_info) else "",
         })
     return tables
 
@@ -743,7 +757,7 @@ def render_report(
         "conformity": conformity_rows(data),
         "explanations": explanations(figures, registry, codebook, cleaning_log) if registry is not None else [],
         "exclusions_line": exclusions_summary(cleaning_log),
-        "cross_tables": cross_tables(cells, codebook, small_base),
+        "cross_tables": cross_tables(cells, codebook, small_base, letters_rule=rule_text(config)),
         "small_base": fr.format_number(small_base),
         "min_cell": fr.format_number(min_cell),
         "provenance": {
@@ -990,6 +1004,19 @@ def run_render_report(edition: str, config: dict, inputs: dict[str, str], output
             _render_document(edition, config, inputs, outputs[html_key], outputs.get(pdf_key), document)
 
 
+def design_hook(edition: str, config: dict, inputs: Mapping[str, str], cells: str | Path) -> str:
+    """The ``design_summary`` paragraph of the technical note, from the processed frames of ``inputs``
+    (``respondents``, ``tools``, ``bp``); empty when the rule does not pass them."""
+    from barometre.design import design_summary
+    from barometre.pipeline import LEVEL_FRAMES, _calibrated, read_processed
+
+    if not all(k in inputs for k in LEVEL_FRAMES.values()):
+        return ""
+    frames, calibration = _calibrated(read_processed(dict(inputs)), (config.get("calibration") or {}).get(str(edition)))
+    return design_summary(config, {level: frames[name] for level, name in LEVEL_FRAMES.items()},
+                          codebook=load_codebook(inputs["codebook"]), cells=read_cells(cells), calibration=calibration)
+
+
 def _render_document(edition: str, config: dict, inputs: dict[str, str], out_html: str, out_pdf: str | None,
                      document: str) -> None:
     tables = Path(inputs["tables"])
@@ -1006,6 +1033,8 @@ def _render_document(edition: str, config: dict, inputs: dict[str, str], out_htm
         templates_dir=_templates_dir(inputs.get("templates")),
         registry=inputs.get("registry"),
         document=document,
+        hooks={"design_summary": design_hook(edition, config, inputs,
+                                             tables / "cells.csv" if tables.is_dir() else tables)},
     )
     out_html = Path(out_html)
     out_html.parent.mkdir(parents=True, exist_ok=True)

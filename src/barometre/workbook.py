@@ -30,6 +30,7 @@ from openpyxl.worksheet.hyperlink import Hyperlink
 from openpyxl.writer.excel import ExcelWriter
 
 from barometre.codebook import TYPE_LABELS, Codebook, Question
+from barometre.comparisons import column_letters_legend, keep_letters, rule_text
 from barometre.errors import BarometreError, CodebookError
 
 SECRET = "s"
@@ -217,6 +218,7 @@ def write_workbook(
     note: str | None = None,
     min_cell: int | None = None,
     small_base: int | None = None,
+    letters_rule: str | None = None,
 ) -> Path:
     """Write the tables as an ``.xlsx`` workbook with identical bytes on every run.
 
@@ -237,6 +239,9 @@ def write_workbook(
         Optional line under the title of « Lisez-moi » (e.g. synthetic data).
     min_cell, small_base
         Disclosure thresholds, quoted in « Lisez-moi ».
+    letters_rule
+        Rule line under each table with column-comparison letters
+        (:func:`barometre.comparisons.rule_text` of the configuration; its defaults when ``None``).
 
     Returns
     -------
@@ -268,6 +273,7 @@ def write_workbook(
     index_rows = []
     legends = (SECRET_LEGEND.format(min_cell=min_cell if min_cell is not None else "quelques"),
                SMALL_LEGEND.format(small_base=small_base if small_base is not None else "au seuil configuré"))
+    letters_rule = letters_rule if letters_rule is not None else rule_text(None)
     for qid in qids:
         sub = cells[cells["question_id"].astype(str) == qid]
         q = _question(codebook, qid)
@@ -275,7 +281,7 @@ def write_workbook(
         taken.append(title)
         ws = wb.create_sheet(title)
         wording = q.wording if q else qid
-        base = _cross_table(ws, sub, q, qid, wording, codebook, note, legends)
+        base = _cross_table(ws, sub, q, qid, wording, codebook, note, legends, letters_rule)
         index_rows.append((title, wording, TYPE_LABELS.get(q.type, q.type) if q else "", base))
     _sommaire(wb, index_rows, note)
 
@@ -387,7 +393,7 @@ def table_columns(sub: pd.DataFrame) -> list[tuple[str, str]]:
 
 
 def _cross_table(ws, sub: pd.DataFrame, q: Question | None, qid: str, wording: str, codebook: Codebook,
-                 note: str | None, legends: tuple[str, str]) -> object:
+                 note: str | None, legends: tuple[str, str], letters_rule: str = "") -> object:
     """One question as a cross-table; returns the « Ensemble » base (for the Sommaire)."""
     columns = table_columns(sub)
     width = 1 + len(columns)
@@ -412,6 +418,8 @@ def _cross_table(ws, sub: pd.DataFrame, q: Question | None, qid: str, wording: s
     _write_header(ws, r + 1, ["Réponse", *[v for _, v in columns]])
     r += 2
     has_letters = "letters" in sub.columns  # column-comparison letters (issue 12), shown after the value
+    letters_of = {dim: {v: x for v, x in column_letters_legend(sub, qid, dim).items() if (dim, v) in columns}
+                  for dim in dict.fromkeys(d for d, _ in columns) if dim != "ensemble"} if has_letters else {}
     small_cols, ensemble_base = set(), None
     base_row = r
     ws.cell(row=base_row, column=1, value="Base (effectif)").font = HEADER_FONT
@@ -440,6 +448,12 @@ def _cross_table(ws, sub: pd.DataFrame, q: Question | None, qid: str, wording: s
             if stat in PERCENT_STATISTICS and not arow["suppressed"].any() and (counts.fillna(0) == 0).all():
                 continue  # an answer nobody gave, in any column
             ws.cell(row=r, column=1, value=str(arow["answer_label"].iloc[0])).alignment = Alignment(wrap_text=True)
+            printed: dict[str, set[str]] = {}  # letters of the cells this row prints, by breakdown
+            for rec in arow.itertuples():
+                hidden = rec.suppressed or getattr(rec, "base_suppressed", False)
+                if not hidden and (rec.dimension, rec.dimension_value) in columns:
+                    letter = letters_of.get(rec.dimension, {}).get(rec.dimension_value, "")
+                    printed.setdefault(rec.dimension, set()).add(letter)
             for j, (dim, val) in enumerate(columns, start=2):
                 cell = arow[(arow["dimension"] == dim) & (arow["dimension_value"] == val)]
                 c = ws.cell(row=r, column=j)
@@ -454,6 +468,7 @@ def _cross_table(ws, sub: pd.DataFrame, q: Question | None, qid: str, wording: s
                 if value is None:
                     continue
                 letters = str(rec["letters"]) if has_letters and isinstance(rec.get("letters"), str) else ""
+                letters = keep_letters(letters, printed.get(dim, set()))
                 suffix = f'" {letters}"' if letters else ""
                 if stat in PERCENT_STATISTICS:
                     c.value, c.number_format = value / 100, PERCENT_FORMAT + suffix
@@ -467,16 +482,14 @@ def _cross_table(ws, sub: pd.DataFrame, q: Question | None, qid: str, wording: s
         ws.cell(row=r, column=1, value=text).font = Font(italic=True, color="555555")
         r += 1
     if has_letters:
-        ws.cell(row=r, column=1, value=LETTERS_RULE).font = Font(italic=True, color="555555")
+        named = [f"{_dimension_label(dim, codebook)} : " + ", ".join(f"{x} = {v}" for v, x in legend.items())
+                 for dim, legend in letters_of.items() if legend]
+        for text in ([f"Colonnes : {' ; '.join(named)}."] if named else []) + [letters_rule]:
+            ws.cell(row=r, column=1, value=text).font = Font(italic=True, color="555555")
+            r += 1
     ws.freeze_panes = ws.cell(row=base_row, column=2)
     _widths(ws, [48, *([14] * len(columns))])
     return ensemble_base
-
-
-#: Rule line under a table with column-comparison letters (issue 12 fills ``letters``; the lead may take the
-#: wording from config/tests when merging).
-LETTERS_RULE = ("Lettres : la valeur est significativement supérieure à celle de la colonne désignée par la lettre "
-                "(test à 5 %, corrigé pour comparaisons multiples).")
 
 
 def _normalise_zip(data: bytes, stamp: datetime) -> bytes:
