@@ -91,9 +91,13 @@ class Policy:
 def policy_summary(policy: Policy) -> str:
     """Two or three French sentences for the methods note: what the policy protects and how."""
     n_ex = len(policy.exemptions)
-    ex = (f" {n_ex} exception{'s' if n_ex > 1 else ''} explicite{'s' if n_ex > 1 else ''}, chacune avec son motif, "
-          "concerne des comptes qui ne portent pas sur des personnes ou des chiffres publiés par l'édition elle-même."
-          if n_ex else "")
+    concern = "des comptes qui ne portent pas sur des personnes ou des chiffres publiés par l'édition elle-même."
+    if n_ex > 1:
+        ex = f" Les {n_ex} exceptions explicites, chacune avec son motif, concernent {concern}"
+    elif n_ex == 1:
+        ex = f" L'exception explicite, avec son motif, concerne {concern}"
+    else:
+        ex = ""
     return (
         f"Aucun chiffre publié ne repose sur moins de {policy.min_cell} répondants : les catégories trop rares des "
         f"variables de croisement sont regroupées (« {policy.merge_label} ») avant tout calcul, de la même façon dans "

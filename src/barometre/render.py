@@ -1017,6 +1017,23 @@ def design_hook(edition: str, config: dict, inputs: Mapping[str, str], cells: st
                           codebook=load_codebook(inputs["codebook"]), cells=read_cells(cells), calibration=calibration)
 
 
+def disclosure_hooks(edition: str, config: Mapping, inputs: Mapping[str, str]) -> dict[str, str]:
+    """``disclosure_summary`` (methods: what the secrecy policy protects and how, with every exemption's
+    reason) and ``audit_summary`` (technical note: the disclosure audit in one sentence)."""
+    from barometre.audit import audit_summary
+    from barometre.publication import Policy, policy_summary
+
+    if "disclosure" not in config:
+        return {}
+    policy = Policy.from_config(config["disclosure"], str(edition))
+    text = policy_summary(policy)
+    reasons = list(dict.fromkeys(e.reason.rstrip(".") for e in policy.exemptions))
+    if reasons:
+        text += " Exceptions retenues : " + " ; ".join(reasons) + "."
+    audit = inputs.get("disclosure_audit")
+    return {"disclosure_summary": text, "audit_summary": audit_summary(audit) if audit and Path(audit).exists() else ""}
+
+
 def _render_document(edition: str, config: dict, inputs: dict[str, str], out_html: str, out_pdf: str | None,
                      document: str) -> None:
     tables = Path(inputs["tables"])
@@ -1034,7 +1051,8 @@ def _render_document(edition: str, config: dict, inputs: dict[str, str], out_htm
         registry=inputs.get("registry"),
         document=document,
         hooks={"design_summary": design_hook(edition, config, inputs,
-                                             tables / "cells.csv" if tables.is_dir() else tables)},
+                                             tables / "cells.csv" if tables.is_dir() else tables),
+               **disclosure_hooks(edition, config, inputs)},
     )
     out_html = Path(out_html)
     out_html.parent.mkdir(parents=True, exist_ok=True)
