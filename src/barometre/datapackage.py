@@ -131,6 +131,24 @@ FIELDS: dict[str, FieldDoc] = {
         "la colonne suivante)."),
     "adjust_method": FieldDoc(_STRING, "Méthode d'ajustement",
         "Correction pour comparaisons multiples : Holm (par défaut) ou Benjamini-Hochberg."),
+    "suppression_reason": FieldDoc(_STRING, "Motif du masquage",
+        "« secret statistique » quand la cellule ou sa base est masquée ; vide sinon."),
+    "exempt": FieldDoc(_BOOLEAN, "Publiée par exception",
+        "Vrai quand le compte est publié tel quel au titre d'une exception motivée de la politique de "
+        "diffusion (compte qui ne porte pas sur des personnes, ou chiffre imprimé par l'édition elle-même)."),
+    "published": FieldDoc(_BOOLEAN, "Test publié",
+        "Faux quand le test n'est pas publié parce que son tableau contient une cellule masquée."),
+    "withheld_reason": FieldDoc(_STRING, "Motif de non-publication",
+        "« test non publié : secret statistique » pour un test retenu ; vide sinon."),
+    "disclosure_status": FieldDoc(_STRING, "Diffusion",
+        "published : publié ; exempt : publié au titre d'une exception motivée ; suppressed : retenu au titre"
+        " du secret statistique (valeur vide)."),
+    "disclosure_reason": FieldDoc(_STRING, "Motif de diffusion",
+        "Motif de l'exception ou du secret statistique ; vide pour un chiffre publié normalement."),
+    # --- tables/regroupements.csv ---------------------------------------------------------------
+    "label": FieldDoc(_STRING, "Catégorie regroupée",
+        "Libellé de la catégorie qui regroupe, dans tous les tableaux, les modalités trop rares."),
+    "categories": FieldDoc(_STRING, "Modalités regroupées", "Modalités réunies dans la catégorie, séparées par « | »."),
     # --- tables/calibration.csv (calibrated editions only) ---------------------------------------
     "variable": FieldDoc(_STRING, "Variable de calage",
         "Variable dont la répartition connue sert de marge au calage des poids."),
@@ -201,6 +219,9 @@ _TITLES = {
     "tests": ("Tests d'association",
               "Un test d'association par question et variable de croisement (par option pour une question à"
               " réponses multiples)."),
+    "merges": ("Regroupements de modalités",
+               "Pour chaque variable de croisement, la catégorie « Autres (regroupés) » et les modalités trop"
+               " rares qu'elle réunit, les mêmes dans tous les tableaux de l'édition."),
     "calibration": ("Marges de calage",
                     "Pour chaque modalité des variables de calage : effectif cible, effectif pondéré après calage"
                     " et nombre de répondants."),
@@ -270,7 +291,7 @@ def _resource(path: Path, root: Path, kind: str, title: str, description: str) -
 
 def question_tables(tables: Path) -> list[Path]:
     """The per-question tables of ``tables/`` (every CSV but cells, tests and calibration), sorted."""
-    return sorted(p for p in tables.glob("*.csv") if p.name not in ("cells.csv", "tests.csv", "calibration.csv"))
+    return sorted(p for p in tables.glob("*.csv") if p.name not in ("cells.csv", "tests.csv", "calibration.csv", "regroupements.csv"))
 
 
 def build_datapackage(edition: str, tables: str | Path, figures: str | Path, root: str | Path,
@@ -297,6 +318,8 @@ def build_datapackage(edition: str, tables: str | Path, figures: str | Path, roo
         qid = path.stem.split("_", 1)[0]
         resources.append(_resource(path, root, "cells", f"Tableau croisé de la question {qid}",
                                    f"Les lignes de cells.csv de la question {qid}, dans un fichier à part."))
+    if (tables / "regroupements.csv").exists():
+        resources.append(_resource(tables / "regroupements.csv", root, "merges", *_TITLES["merges"]))
     if (tables / "calibration.csv").exists():  # calibrated editions only
         resources.append(_resource(tables / "calibration.csv", root, "calibration", *_TITLES["calibration"]))
     resources.append(_resource(Path(figures), root, "figures", *_TITLES["figures"]))
