@@ -310,6 +310,7 @@ def run_tabulate(edition: str, inputs: dict[str, str], outputs: dict[str, str], 
                                    confidence=tabulation.get("confidence", 0.95))
     result_tests = cmp.adjust_tests(result_tests, {"comparisons": comparisons or {}})
     cells = apply_disclosure(result_cells, min_cell=min_cell, small_base=int(disclosure["small_base"]), codebook=codebook)
+    cells = cmp.hide_letters(cells)  # a letter on or naming a masked cell would tell something about it
     problems = check_disclosure(cells, min_cell, codebook=codebook)
     if problems:
         raise RuntimeError("disclosure check failed:\n  " + "\n  ".join(problems[:20]))
