@@ -12,6 +12,7 @@ from barometre.comparisons import (
     adjust_tests,
     column_letter,
     column_letters_legend,
+    hide_letters,
     is_higher,
     is_significant,
     pairwise_tests,
@@ -124,3 +125,16 @@ def test_a_column_nobody_is_in_gets_no_letter():
     out = add_letters(pd.concat([cells.iloc[:2], empty, cells.iloc[2:]], ignore_index=True))
     assert column_letters_legend(out, "Q1", "type") == {"A": "A", "B": "B", "C": "C"}
     assert out.set_index("dimension_value")["letters"]["B"] == "AC"
+
+
+def test_no_letter_on_or_naming_a_masked_cell():
+    """After disclosure: the masked cell loses its letters, and a letter naming it is dropped elsewhere."""
+    out = add_letters(_cells({"A": (10, 50), "B": (30, 50), "C": (12, 50), "D": (45, 50)}))
+    assert out.set_index("dimension_value")["letters"].to_dict() == {"Ensemble": "", "A": "", "B": "AC", "C": "",
+                                                                      "D": "ABC"}
+    out["suppressed"] = out["dimension_value"].eq("C")
+    out["base_suppressed"] = False
+    hidden = hide_letters(out).set_index("dimension_value")["letters"].to_dict()
+    assert hidden == {"Ensemble": "", "A": "", "B": "A", "C": "", "D": "AB"}
+    out["suppressed"] = out["dimension_value"].eq("D")
+    assert hide_letters(out).set_index("dimension_value")["letters"]["D"] == ""

@@ -25,8 +25,9 @@ from conftest import EDITION, ROOT, copy_project, run_snakemake, sha256_tree
 EPOCH = 1507248000  # the SOURCE_DATE_EPOCH run_snakemake sets (end of the 2017 fieldwork)
 COMPARED = (".csv", ".xlsx", ".svg", ".html", ".pdf", ".parquet", ".json", ".md", ".txt")
 EDITION_RULES = {"clean", "tabulate", "compute_figures", "check_conformity", "write_provenance", "plot_charts",
-                 "render_report"}
-DOWNSTREAM_OF_CLEAN = {"clean", "tabulate", "compute_figures", "check_conformity", "plot_charts", "render_report"}
+                 "render_report", "describe_datapackage"}
+DOWNSTREAM_OF_CLEAN = {"clean", "tabulate", "compute_figures", "check_conformity", "write_provenance", "plot_charts",
+                       "render_report", "describe_datapackage"}
 
 
 def output_hashes(proj: Path) -> dict[str, str]:
@@ -271,28 +272,31 @@ def test_copy_of_built_project_is_up_to_date(built_copy):
     pytest.param("data/raw/2017/inventaire_budgets_participatifs_2017.csv", EDITION_RULES, id="bp_csv"),
     pytest.param("codebooks/2017.yaml", EDITION_RULES, id="codebook"),
     pytest.param("registry/figures_2017.yaml",
-                 {"compute_figures", "check_conformity", "write_provenance", "plot_charts", "render_report"},
+                 {"compute_figures", "check_conformity", "write_provenance", "plot_charts", "render_report",
+                  "describe_datapackage"},
                  id="registry"),
 ])
 @pytest.mark.e2e
 def test_a_change_reruns_exactly_its_dependants(built_copy, changed, expected):
     """One byte appended to a 2017 input reruns the 2017 jobs that depend on it and nothing else — no
     job of another edition: the BP CSV and the codebook rerun clean and everything downstream (and
-    the provenance, which checksums them); the clean code reruns clean and downstream, not the
-    provenance; the figures registry reruns neither clean nor tabulate."""
+    the provenance, which checksums them); the figures registry reruns neither clean nor tabulate, but
+    the provenance. The data package follows the tables and figures."""
     append_byte(built_copy / changed)
     assert per_edition(jobs_to_rerun(built_copy)) == {EDITION: expected}
 
 
 @pytest.mark.parametrize("changed,first,expected", [
-    pytest.param("scripts/tabulate.py", "tabulate", {"tabulate", "plot_charts", "render_report"}, id="tabulate_script"),
+    pytest.param("scripts/tabulate.py", "tabulate",
+                 {"tabulate", "plot_charts", "render_report", "describe_datapackage"}, id="tabulate_script"),
     pytest.param("src/barometre/clean.py", "clean", DOWNSTREAM_OF_CLEAN, id="clean_code"),
 ])
 @pytest.mark.e2e
 def test_a_change_in_shared_code_reruns_that_step_and_its_dependants_only(built_copy, changed, first, expected):
     """Code serves every edition: scripts/tabulate.py reruns tabulate of each edition and, where a
-    report is built, the charts and the report — never clean, the figures or the provenance;
-    src/barometre/clean.py reruns clean and what follows it, but not the provenance."""
+    report is built, the charts, the report and the data package — never clean, the figures or the
+    provenance; src/barometre/clean.py reruns clean and what follows it, the provenance too (it waits
+    for the conformity check, and records the new code state that the report prints)."""
     append_byte(built_copy / changed)
     rerun = per_edition(jobs_to_rerun(built_copy))
     assert rerun[EDITION] == expected

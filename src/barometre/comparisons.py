@@ -144,7 +144,8 @@ def add_letters(cells: pd.DataFrame, config: Mapping | None = None, *, confidenc
         ["question_id", "dimension", "dimension_value"])
     pos = order.groupby(["question_id", "dimension"], sort=False).cumcount()
     letter = dict(zip(zip(order["question_id"], order["dimension"], order["dimension_value"]), map(column_letter, pos)))
-    sig = sig.assign(letter=[letter.get((q, d, v), "") for q, d, v in zip(sig["question_id"], sig["dimension"], sig["lower"])])
+    sig = sig.assign(letter=[letter.get(k, "") for k in zip(sig["question_id"], sig["dimension"], sig["lower"],
+                                                            strict=True)])
     sig = sig[sig["letter"].ne("")]
     sig = sig.assign(_pos=sig["letter"].map(lambda x: (len(x), x))).sort_values("_pos", kind="stable")
     sep = " " if any(len(x) > 1 for x in letter.values()) else ""  # beyond 26 columns, letters are separated
@@ -175,6 +176,30 @@ def keep_letters(letters: str, keep: set[str]) -> str:
     """
     sep = " " if " " in letters else ""
     return sep.join(x for x in (letters.split() if sep else letters) if x in keep)
+
+
+def hide_letters(cells: pd.DataFrame) -> pd.DataFrame:
+    """``cells`` (after disclosure) whose letters tell nothing about a masked cell: none on a cell or column
+    that is masked (``suppressed``, ``base_suppressed``), and none naming one in the same row of its table."""
+    if "letters" not in cells.columns:
+        return cells
+    out = cells.copy()
+    masked = out["suppressed"].astype(bool)
+    if "base_suppressed" in out.columns:
+        masked |= out["base_suppressed"].astype(bool)
+    out["letters"] = out["letters"].fillna("").astype(str).mask(masked, "")
+    lettered = {}
+    tables = _lettered(out[out["dimension"].ne("ensemble")])[["question_id", "dimension"]].drop_duplicates()
+    for qid, dim in tables.itertuples(index=False):
+        lettered.update({(qid, dim, v): x for v, x in column_letters_legend(out, qid, dim).items()})
+    keys = zip(out["question_id"], out["dimension"], out["dimension_value"], strict=True)
+    letter = pd.Series([lettered.get(k, "") for k in keys], index=out.index)
+    row = ["question_id", "dimension", "statistic", "answer_key"]
+    for _, idx in out[out["letters"].ne("")].groupby(row, sort=False).groups.items():
+        group = out.loc[(out[row] == out.loc[idx[0], row]).all(axis=1)]
+        keep = set(letter[group.index[~masked[group.index]]])
+        out.loc[idx, "letters"] = [keep_letters(x, keep) for x in out.loc[idx, "letters"]]
+    return out
 
 
 def adjust_tests(tests: pd.DataFrame, config: Mapping | None = None) -> pd.DataFrame:

@@ -348,7 +348,8 @@ def run_tabulate(edition: str, inputs: dict[str, str], outputs: dict[str, str], 
     merges = {d: {policy.merge_label: m} for d, m in maps.items()}
     registry, exempt_figures = _exempt_figures(inputs, policy, processed, codebook, tabulation)
     protected = publication.protect(result_cells, result_tests, codebook, policy, merges, registry, exempt_figures)
-    cells = _comparisons_on_published_tables(protected.cells)
+    # a letter on or naming a masked cell would tell something about it; a masked cell keeps no design effect
+    cells = _without_design_effect_on_masked(cmp.hide_letters(protected.cells))
     # Multiplicity is adjusted over the tests that are published (a withheld test has no p-value left).
     published_tests = cmp.adjust_tests(protected.tests, {"comparisons": comparisons or {}})
     # The audit (rule audit_disclosure) is the check now: the old per-question one also flags masked
@@ -404,18 +405,10 @@ def _exempt_figures(inputs: dict[str, str], policy, processed: dict[str, pd.Data
     return registry, figures_frame(compute_figures(exempt, processed, codebook, {}, tabulation.get("confidence", 0.95)))
 
 
-def _comparisons_on_published_tables(cells: pd.DataFrame) -> pd.DataFrame:
-    """Column letters and design effects only where the whole table is published.
-
-    A letter compares a cell with the other columns of its table: beside a masked column it would
-    say on which side of the published value the masked one lies, so a table with any masked cell
-    or base keeps no letter (as its global test is withheld); a masked cell keeps no design effect.
-    """
-    hidden = cells["suppressed"].astype(bool) | cells["base_suppressed"].astype(bool)
-    table_hidden = hidden.groupby([cells["question_id"], cells["dimension"], cells["statistic"]]).transform("any")
+def _without_design_effect_on_masked(cells: pd.DataFrame) -> pd.DataFrame:
+    """``cells`` whose masked cells keep no design effect (it is computed from the masked share)."""
     out = cells.copy()
-    if "letters" in out.columns:
-        out["letters"] = out["letters"].astype(object).where(~table_hidden.to_numpy(), "")
     if "deff" in out.columns:
+        hidden = out["suppressed"].astype(bool) | out["base_suppressed"].astype(bool)
         out["deff"] = out["deff"].astype("float64").mask(hidden.to_numpy())
     return out

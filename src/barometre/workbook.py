@@ -449,11 +449,11 @@ def _cross_table(ws, sub: pd.DataFrame, q: Question | None, qid: str, wording: s
                 continue  # an answer nobody gave, in any column
             ws.cell(row=r, column=1, value=str(arow["answer_label"].iloc[0])).alignment = Alignment(wrap_text=True)
             printed: dict[str, set[str]] = {}  # letters of the cells this row prints, by breakdown
-            for rec in arow.itertuples():
-                hidden = rec.suppressed or getattr(rec, "base_suppressed", False)
-                if not hidden and (rec.dimension, rec.dimension_value) in columns:
-                    letter = letters_of.get(rec.dimension, {}).get(rec.dimension_value, "")
-                    printed.setdefault(rec.dimension, set()).add(letter)
+            for other in arow.itertuples():
+                hidden = other.suppressed or getattr(other, "base_suppressed", False)
+                if not hidden and (other.dimension, other.dimension_value) in columns:
+                    letter = letters_of.get(other.dimension, {}).get(other.dimension_value, "")
+                    printed.setdefault(other.dimension, set()).add(letter)
             for j, (dim, val) in enumerate(columns, start=2):
                 cell = arow[(arow["dimension"] == dim) & (arow["dimension_value"] == val)]
                 c = ws.cell(row=r, column=j)
