@@ -292,9 +292,10 @@ def test_a_change_reruns_exactly_its_dependants(built_copy, changed, expected):
 ])
 @pytest.mark.e2e
 def test_a_change_in_shared_code_reruns_that_step_and_its_dependants_only(built_copy, changed, first, expected):
-    """Code serves every edition: scripts/tabulate.py reruns tabulate of each edition and, where a
-    report is built, the charts, the report and the data package — never clean, the figures or the
-    provenance; src/barometre/clean.py reruns clean and what follows it, the provenance too (it waits
+    """Code serves every edition: scripts/tabulate.py reruns tabulate of each edition and everything
+    that reads the tables (the figures check what the tables publish, the audit attacks both, the
+    charts, the report, the data package, the provenance after the conformity check) — never clean;
+    src/barometre/clean.py reruns clean and what follows it, the provenance too (it waits
     for the conformity check, and records the new code state that the report prints)."""
     append_byte(built_copy / changed)
     rerun = per_edition(jobs_to_rerun(built_copy))
