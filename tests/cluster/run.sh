@@ -19,7 +19,8 @@
 #   VENV                    the environment to use (default: .venv of this tree)
 #   CLUSTER                 auto | private | present  (default auto: present if sinfo answers)
 #   CLUSTER_TIMEOUT         seconds for the whole cluster run (default 2400)
-#   CLUSTER_STALL           seconds without any output from Snakemake (default 300)
+#   CLUSTER_STALL           seconds without any output from Snakemake (default 600: the longest
+#                           job, the 2017 tabulation with its integer programs, takes 2 to 5 min)
 #   CLUSTER_SNAKEMAKE_ARGS  extra arguments of the cluster run (default none)
 #   CLUSTER_KEEP            1 to keep the work directory (default: removed)
 set -euo pipefail
@@ -29,7 +30,7 @@ ROOT="$(cd "$HERE/../.." && pwd)"
 VENV="$(cd "$ROOT" && realpath -m "${VENV:-.venv}")"
 CLUSTER="${CLUSTER:-auto}"
 CLUSTER_TIMEOUT="${CLUSTER_TIMEOUT:-2400}"
-CLUSTER_STALL="${CLUSTER_STALL:-300}"
+CLUSTER_STALL="${CLUSTER_STALL:-600}"
 CLUSTER_SNAKEMAKE_ARGS="${CLUSTER_SNAKEMAKE_ARGS:-}"
 # shellcheck source=tests/cluster/slurm_private.sh
 . "$HERE/slurm_private.sh"
