@@ -50,7 +50,7 @@ SYSDEPS ?= install
 # libharfbuzz-subset0: WeasyPrint subsets the fonts it embeds (without it, whole fonts and a warning).
 APT_PACKAGES := poppler-utils libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 fonts-dejavu-core fonts-liberation
 
-.PHONY: help install sysdeps report test test-cluster lint dag screenshot a11y clean distclean bench lock
+.PHONY: help install sysdeps report test test-cluster lint dag screenshot a11y a11y-tools clean distclean bench lock
 
 help: ## List the targets (default)
 	@echo "barometre — reproducible pipeline of the Baromètre de la démocratie locale numérique"
@@ -191,10 +191,12 @@ screenshot: ## Screenshot each built HTML report in headless Chromium (results/<
 # document; fails on a serious or critical violation. Chromium comes from apt-get (when root), axe-core
 # from the npm registry into .cache/a11y (git-ignored). The tests run the same check when both are there.
 AXE_VERSION ?= 4.10.2
-a11y: $(STAMP) ## Accessibility check of the built HTML (axe-core in headless Chromium, 1280 and 400 px)
+a11y-tools: ## Install what the accessibility check needs: Chromium (apt-get, if root) and axe-core (npm)
 	@bash -c "$$SYSDEPS_SH" sysdeps chromium
 	@test -f .cache/a11y/node_modules/axe-core/axe.min.js || { command -v npm >/dev/null || { echo "error: npm missing (apt-get install npm)" >&2; exit 1; }; \
 	  mkdir -p .cache/a11y && npm install --no-audit --no-fund --prefix .cache/a11y axe-core@$(AXE_VERSION); }
+
+a11y: $(STAMP) a11y-tools ## Accessibility check of the built HTML (axe-core in headless Chromium, 1280 and 400 px)
 	@shopt -s nullglob; docs=(results/*/rapport_*.html results/*/note_technique_*.html); \
 	if [ $${#docs[@]} -eq 0 ]; then echo "error: no built HTML document: run make report first" >&2; exit 1; fi; \
 	$(BIN)/python -m barometre.accessibility "$${docs[@]}"
