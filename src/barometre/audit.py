@@ -271,7 +271,13 @@ def cell_unknowns(model: Model, cell: pd.Series) -> tuple[int | None, int | None
 
 
 def _known_count(row: pd.Series) -> tuple[float, float]:
-    """Count and base as published, a blank one recovered from the share when the other is known."""
+    """Count and base as published, a blank one recovered from the share when the other is known.
+
+    In a weighted edition the persons are the unweighted count and base (published beside the
+    weighted ones); a weighted share says nothing exact about them without the weights.
+    """
+    if "unweighted_count" in row.index:
+        return row["unweighted_count"], row["unweighted_base"]
     count, base, value = row["count"], row["base"], row.get("value", np.nan)
     pct = str(row["statistic"]) not in ("mean", "median", "mean_rank")
     if pct and pd.notna(value):
@@ -531,7 +537,8 @@ def build_model(
     units = add_cells(model, cells)
     if tests is not None:
         add_tests(model, cells, tests)
-    if figures is not None:
+    # A weighted edition's figures are weighted sums, not counts of persons: not linked (a limit of the attacker).
+    if figures is not None and "unweighted_count" not in cells.columns:
         add_figures(model, figures, registry)
     add_identities(model, cells, identities)
     return model, units
@@ -656,7 +663,7 @@ def exempt_caps(
     be protected up to ``min_cell``: its protection level is capped by this interval.
     """
     blank = cells.copy()
-    for col in ("count", "base", "value", "ci_low", "ci_high"):
+    for col in ("count", "base", "value", "ci_low", "ci_high", "unweighted_count", "unweighted_base"):
         if col in blank.columns:
             blank[col] = blank[col].astype(float).where(exempt)
     model, units = build_model(codebook, blank, None, figures, registry, merges, identities)
