@@ -622,7 +622,7 @@ def audit_cells(
 
 
 def audit_published(
-    tables: str | Path, figures: str | Path, primary: str | Path, codebook: Codebook, registry: str | Path,
+    tables: str | Path, figures: str | Path, primary: str | Path, codebook: Codebook, registry: str | Path | None,
     disclosure: Mapping, edition: str,
 ) -> pd.DataFrame:
     """The audit of one edition from its files as published (and the list of its primary cells).
@@ -639,7 +639,8 @@ def audit_published(
     tests = pd.read_csv(Path(tables) / "tests.csv", keep_default_na=False, na_values=[""])
     figs = pd.read_csv(figures, keep_default_na=False, na_values=[""])
     figs["component"] = figs["component"].fillna("")
-    model, units = build_model(codebook, cells, tests, figs, load_registry(registry), read_merges(tables),
+    specs = load_registry(registry) if registry else []  # registry: is optional
+    model, units = build_model(codebook, cells, tests, figs, specs, read_merges(tables),
                                policy.identities)
     keys = ["question_id", "dimension", "dimension_value", "statistic", "answer_key"]
     prim = pd.read_csv(primary, keep_default_na=False, na_values=[""])
@@ -647,7 +648,7 @@ def audit_published(
     primary_codes = codes.fillna(0).to_numpy(dtype=int)
     exempt = cells["exempt"].astype(str).str.lower().eq("true").to_numpy() if "exempt" in cells else np.zeros(len(cells), bool)
     ex_figs = figs[figs["disclosure_status"] == "exempt"] if "disclosure_status" in figs else None
-    caps = exempt_caps(codebook, cells, exempt, primary_codes, ex_figs, load_registry(registry), read_merges(tables),
+    caps = exempt_caps(codebook, cells, exempt, primary_codes, ex_figs, specs, read_merges(tables),
                        policy.identities)
     table = audit_cells(model, units, cells, primary_codes, policy.lower, policy.upper, caps=caps)
     return table.drop(columns=["position", "target"])

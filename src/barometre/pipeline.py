@@ -194,7 +194,7 @@ def _publish_figures(table: pd.DataFrame, edition: str, config: dict, inputs: di
     tables = Path(inputs["tables"])
     policy = Policy.from_config(config["disclosure"], edition)
     tests = pd.read_csv(tables / "tests.csv", keep_default_na=False, na_values=[""])
-    out = publish_figures(table, load_registry(inputs["registry"]), codebook, policy, read_published_cells(tables),
+    out = publish_figures(table, load_registry(inputs["registry"]) if inputs.get("registry") else [], codebook, policy, read_published_cells(tables),
                           tests, read_merges(tables))
     log.info("figures: %s", dict(out["disclosure_status"].value_counts().sort_index()))
     return out
@@ -206,7 +206,7 @@ def run_audit(edition: str, config: dict, inputs: dict[str, str], outputs: dict[
 
     policy_cfg = config["disclosure"]
     table = audit_published(inputs["tables"], inputs["figures"], inputs["primary"], load_codebook(inputs["codebook"]),
-                            inputs["registry"], policy_cfg, edition)
+                            inputs.get("registry") or None, policy_cfg, edition)
     write_csv(table, outputs["audit"])
     failed = table[table["status"] == "échec"]
     log.info("audit: %d masked cells, %d failures", len(table), len(failed))
