@@ -173,4 +173,8 @@ def test_audit_summary_is_one_french_line(tmp_path):
     path = tmp_path / "disclosure_audit.csv"
     table.to_csv(path, index=False)
     line = audit.audit_summary(path)
-    assert "\n" not in line and "2 cellules masquées" in line and "dont 1 sous le seuil" in line and "aucune" in line
+    assert "\n" not in line and "2 cellules masquées" in line and "dont 1 sous le seuil" in line
+    assert "couvrent encore tout l'intervalle protégé" in line  # no failure
+    table.loc[0, "status"] = audit.FAILED
+    table.to_csv(path, index=False)
+    assert "1 peut être resserrée en deçà" in audit.audit_summary(path)

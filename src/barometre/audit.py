@@ -687,7 +687,9 @@ def audit_summary(path: str | Path) -> str:
     from barometre import fr
 
     verdict = ("pour chacune, les valeurs compatibles avec tout ce qui est publié couvrent encore tout l'intervalle "
-               "protégé" if failed == 0 else f"{fr.format_number(failed)} peuvent être resserrées en deçà de leur protection")
+               "protégé" if failed == 0 else f"{fr.format_number(failed)} " + ("peuvent être resserrées" if failed > 1 else
+                                                                        "peut être resserrée")
+               + " en deçà de leur protection")
     return (f"Audit du secret statistique : {fr.format_number(n)} cellules masquées (dont {fr.format_number(primary)} "
             f"sous le seuil de diffusion) ont été attaquées par programmation linéaire en nombres entiers à partir de "
             f"tous les fichiers publiés ; {verdict}.")
