@@ -1028,6 +1028,7 @@ def disclosure_hooks(edition: str, config: Mapping, inputs: Mapping[str, str]) -
     policy = Policy.from_config(config["disclosure"], str(edition))
     text = policy_summary(policy)
     reasons = list(dict.fromkeys(e.reason.rstrip(".") for e in policy.exemptions))
+    reasons = [r[:1].lower() + r[1:] for r in reasons]  # one sentence: « Exceptions retenues : a ; b. »
     if reasons:
         text += " Exceptions retenues : " + " ; ".join(reasons) + "."
     audit = inputs.get("disclosure_audit")
