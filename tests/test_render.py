@@ -28,6 +28,7 @@ from barometre.render import (
     URLRefusedError,
     check_url,
     cross_tables,
+    disclosure_hooks,
     date_period,
     format_bound,
     make_environment,
@@ -75,6 +76,7 @@ def _render(fx: dict, document: str = "rapport") -> str:
         "2017", figures=fx["figures"], cells=fx["cells"], charts_dir=fx["charts"], provenance=fx["provenance"],
         cleaning_log=fx["cleaning_log"], config=fx["config"], codebook=fx["codebook"], published=fx["published"],
         registry=REGISTRY, document=document,
+        hooks=disclosure_hooks("2017", fx["config"], {}),  # as the rule entry point fills them
     )
 
 
