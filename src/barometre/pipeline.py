@@ -162,14 +162,13 @@ def _calibrated(frames: dict[str, pd.DataFrame], calibration: dict | None):
 
 def run_figures(edition: str, config: dict, inputs: dict[str, str], outputs: dict[str, str]) -> None:
     """Rule ``compute_figures``: registry + processed tables → ``figures.csv``."""
+    from barometre.calibration import edition_weight
     from barometre.figures import compute_figures, figures_frame, load_published, load_registry
 
     spec = edition_config(config, edition)
     codebook = load_codebook(inputs["codebook"])
     registry = load_registry(inputs["registry"]) if inputs.get("registry") else []  # registry: is optional
     published = load_published(inputs["published"]) if inputs.get("published") else {}
-    from barometre.calibration import edition_weight
-
     calibration = (config.get("calibration") or {}).get(edition)
     frames, _ = _calibrated(read_processed(inputs), calibration)
     figures = compute_figures(registry, frames, codebook, published, config["tabulation"].get("confidence", 0.95),
