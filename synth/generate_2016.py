@@ -39,7 +39,7 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from sav_export import (  # noqa: E402
+from sav_export import (
     MISSING,
     NSP,
     blank_after,
@@ -170,7 +170,7 @@ def plan_collectivities(r: np.random.Generator) -> list[dict]:
     colls = []
     for ctype, n in COLLECTIVITY_TYPES.items():
         texts = [text for t, text in TYPED_OTHER if t == ctype]
-        typed = dict(zip(r.choice(n, size=len(texts), replace=False).tolist(), texts))
+        typed = dict(zip(r.choice(n, size=len(texts), replace=False).tolist(), texts, strict=True))
         for i in range(n):
             colls.append({
                 "name": COLLECTIVITY_NAMES[ctype].format(i + 1), "type": ctype,
@@ -178,7 +178,7 @@ def plan_collectivities(r: np.random.Generator) -> list[dict]:
                 "population": band_keys[int(r.choice(5, p=POPULATION_WEIGHTS[ctype]))],
             })
     roles = shuffled_values(r, ROLES)
-    for c, role in zip(colls, roles):
+    for c, role in zip(colls, roles, strict=True):
         c["role"] = role
     for i in r.choice(len(colls), size=POPULATION_NSP, replace=False).tolist():
         colls[i]["population"] = NSP
@@ -196,7 +196,7 @@ def tool_answers(r: np.random.Generator) -> list[dict]:
         kind = tool["tool_type"]
         tool["tool_type__other"] = next(other_texts) if kind == "autre" else ""
         tool["tool_name"] = f"{TOOL_NAME_STEMS.get(kind, tool['tool_type__other'])} (outil fictif {t + 1:02d})"
-    for tool, text in zip(tools, text_answers(r, n, list(TOOL_COMMENTS))):
+    for tool, text in zip(tools, text_answers(r, n, list(TOOL_COMMENTS)), strict=True):
         tool["tool_comment"] = text
     return tools
 
@@ -207,7 +207,7 @@ def distribute_tools(r: np.random.Generator, n_colls: int, tools: list[dict]) ->
     counts = shuffled_values(r, TOOLS_PER_COLLECTIVITY)
     out: list[list[dict]] = [[] for _ in range(n_colls)]
     cursor = 0
-    for i, k in zip(chosen, counts):
+    for i, k in zip(chosen, counts, strict=True):
         out[i] = tools[cursor:cursor + k]
         cursor += k
     assert cursor == len(tools)
@@ -217,7 +217,7 @@ def distribute_tools(r: np.random.Generator, n_colls: int, tools: list[dict]) ->
 def by_group(r: np.random.Generator, members: list[int], counts: dict[Any, int], n: int) -> list[Any]:
     """Answers with exact counts for the rows ``members`` of ``n`` rows (``MISSING`` elsewhere)."""
     out: list[Any] = [MISSING] * n
-    for i, value in zip(members, shuffled_values(r, counts)):
+    for i, value in zip(members, shuffled_values(r, counts), strict=True):
         out[i] = value
     return out
 
@@ -229,7 +229,7 @@ def open_data_answers(r: np.random.Generator, tools: list[list[dict]]) -> list[A
     rest = [i for i in range(n) if i not in forced]
     counts = dict(OPEN_DATA, oui=OPEN_DATA["oui"] - len(forced))
     out: list[Any] = ["oui" if i in forced else None for i in range(n)]
-    for i, value in zip(rest, shuffled_values(r, counts)):
+    for i, value in zip(rest, shuffled_values(r, counts), strict=True):
         out[i] = value
     return out
 
@@ -243,7 +243,7 @@ def kept_rows(questions: dict[str, dict]) -> list[dict]:
     others = [i for i in range(n) if not tools[i]]
     satisfaction = by_group(rng("satisfaction"), equipped, SATISFACTION, n)
     strengthens = by_group(rng("strengthens"), equipped, STRENGTHENS_EQUIPPED, n)
-    for i, value in zip(others, shuffled_values(rng("strengthens_others"), STRENGTHENS_OTHERS)):
+    for i, value in zip(others, shuffled_values(rng("strengthens_others"), STRENGTHENS_OTHERS), strict=True):
         strengthens[i] = value
     effects = multiple_rows(rng("effects"), n, EFFECTS_ANSWERED, EFFECTS, EFFECTS_NSP_ONLY)
     levers = multiple_rows(rng("levers"), n, LEVERS_ANSWERED, LEVERS, nsp_key=None)
@@ -288,7 +288,9 @@ def add_out_of_filter(r: np.random.Generator, rows: list[dict]) -> None:
 
 
 # --------------------------------------------------------------------------- dirty rows
-def random_respondent(r: np.random.Generator, questions: dict[str, dict], ctype: str, n_tools: int) -> tuple[dict, list[dict]]:
+def random_respondent(
+    r: np.random.Generator, questions: dict[str, dict], ctype: str, n_tools: int
+) -> tuple[dict, list[dict]]:
     """Random complete answers of one respondent, filters respected."""
     answers: dict[str, Any] = {}
     tools: list[dict] = [{} for _ in range(n_tools)]
@@ -338,7 +340,7 @@ def dirty_rows(r: np.random.Generator, questions: dict[str, dict], kept: list[di
     twins = [without_tools[int(r.integers(len(without_tools)))], with_one_tool[int(r.integers(len(with_one_tool)))]]
     changes = (("digital_strengthens_participation", "open_data_portal"), ("digital_strengthens_participation",))
     tool_changes = ((), ("tool_type",))
-    for twin, resp_changes, tchanges in zip(twins, changes, tool_changes):
+    for twin, resp_changes, tchanges in zip(twins, changes, tool_changes, strict=True):
         answers = dict(twin["answers"])
         tools = [dict(t) for t in twin["tools"]]
         for name in resp_changes:

@@ -45,8 +45,9 @@ import re
 import sys
 import unicodedata
 import zlib
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Iterable, NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -394,7 +395,7 @@ def assign_multiple(rng: np.random.Generator, n_rows: int, counts: dict[str, int
     for k in range(len(keys)):
         free = np.flatnonzero(ticks[:, k] == 0)
         ticks[rng.choice(free, size=remaining[k], replace=False), k] = 1
-    return [dict(zip(keys, map(int, row))) for row in ticks]
+    return [dict(zip(keys, map(int, row), strict=True)) for row in ticks]
 
 
 def weighted_permutation(rng: np.random.Generator, weights: dict[str, float]) -> list[str]:
@@ -483,7 +484,7 @@ def plan_collectivities(rng: np.random.Generator) -> list[dict]:
         paired = set(rng.choice(idx, size=PAIRED_COLLECTIVITIES.get(ctype, 0), replace=False).tolist())
         singles = [i for i in idx.tolist() if i not in paired]
         texts = [text for t, text in TYPED_OTHER if t == ctype]
-        typed = dict(zip(rng.choice(singles, size=len(texts), replace=False).tolist(), texts))
+        typed = dict(zip(rng.choice(singles, size=len(texts), replace=False).tolist(), texts, strict=True))
         elected = set(rng.choice(singles, size=SINGLE_ELECTED.get(ctype, 0), replace=False).tolist())
         for i in idx.tolist():
             colls.append({
@@ -537,7 +538,7 @@ def profile_answers(rng: np.random.Generator, people: list[dict]) -> list[dict]:
         Answers keyed by harmonised name (``__other`` suffix for typed text).
     """
     answers = [dict() for _ in people]
-    for a, p in zip(answers, people):
+    for a, p in zip(answers, people, strict=True):
         coll = p["coll"]
         a["collectivity_type"] = "autre" if coll["typed_other"] else coll["type"]
         a["collectivity_type__other"] = coll["typed_other"]
@@ -553,7 +554,9 @@ def profile_answers(rng: np.random.Generator, people: list[dict]) -> list[dict]:
     rest = [i for i in elected if i not in deputies]
     rest_values = shuffled_values(rng, {k: v for k, v in FUNCTION_ELECTED.items() if k != "adjoint_maire"})
     other_texts = iter(FUNCTION_ELECTED_OTHER)
-    for i, value in list(zip(deputies, ["adjoint_maire"] * len(deputies))) + list(zip(rest, rest_values)):
+    for i, value in list(zip(deputies, ["adjoint_maire"] * len(deputies), strict=True)) + list(
+        zip(rest, rest_values, strict=True)
+    ):
         answers[i]["function_elected"] = value
         answers[i]["function_elected__other"] = next(other_texts) if value == "autre" else ""
 
@@ -565,7 +568,7 @@ def profile_answers(rng: np.random.Generator, people: list[dict]) -> list[dict]:
     fn_texts, sv_texts = iter(FUNCTION_STAFF_OTHER), iter(STAFF_SERVICE_OTHER)
     for i in heads:
         answers[i].update(function_staff="direction_generale", staff_service="direction_generale")
-    for i, fn, sv in zip(others, functions, services):
+    for i, fn, sv in zip(others, functions, services, strict=True):
         answers[i].update(function_staff=fn, staff_service=sv)
     for i in agents:
         answers[i]["function_staff__other"] = next(fn_texts) if answers[i]["function_staff"] == "autre" else ""
@@ -598,7 +601,7 @@ def lever_rankings(rng: np.random.Generator, n: int) -> list[list[str] | None]:
             p = np.array([LEVERS_FIRST_WEIGHTS[x] for x in keys])
             first = keys[int(rng.choice(len(keys), p=p / p.sum()))]
         rest = weighted_permutation(rng, {k2: w for k2, w in LEVERS_REST_WEIGHTS.items() if k2 != first})
-        rankings.append([first] + rest)
+        rankings.append([first, *rest])
     rankings.extend([None] * (n - LEVERS_ANSWERED))
     return [rankings[i] for i in rng.permutation(n)]
 
@@ -644,13 +647,13 @@ def open_data_answers(rng: np.random.Generator, people: list[dict]) -> list[Any]
     out: list[Any] = [None] * len(people)
     paired_names = sorted({p["coll"]["name"] for p in people if p["coll"]["paired"]})
     pair_values = shuffled_values(rng, OPEN_DATA_PAIRS)
-    by_name = dict(zip(paired_names, pair_values))
+    by_name = dict(zip(paired_names, pair_values, strict=True))
     for i, p in enumerate(people):
         if p["coll"]["paired"]:
             elu_value, agent_value = by_name[p["coll"]["name"]]
             out[i] = elu_value if p["role"] == "elu" else agent_value
     singles = [i for i, p in enumerate(people) if not p["coll"]["paired"]]
-    for i, value in zip(singles, shuffled_values(rng, OPEN_DATA_SINGLES)):
+    for i, value in zip(singles, shuffled_values(rng, OPEN_DATA_SINGLES), strict=True):
         out[i] = value
     return out
 
@@ -674,7 +677,7 @@ def text_answers(rng: np.random.Generator, n: int, special: Iterable[str], plain
     """
     texts = list(special) + list(plain)
     out = [""] * n
-    for i, text in zip(rng.choice(n, size=len(texts), replace=False).tolist(), texts):
+    for i, text in zip(rng.choice(n, size=len(texts), replace=False).tolist(), texts, strict=True):
         out[i] = text
     return out
 
@@ -708,7 +711,7 @@ def tool_answers(rng: np.random.Generator) -> list[dict]:
         tool["tool_managing_service__other"] = next(service_texts) if tool["tool_managing_service"] == "autre" else ""
 
     objective_texts = iter(TOOL_OBJECTIVES_OTHER)
-    for tool, ticks in zip(tools, assign_multiple(rng, n, TOOL_OBJECTIVES)):
+    for tool, ticks in zip(tools, assign_multiple(rng, n, TOOL_OBJECTIVES), strict=True):
         tool["tool_objectives"] = ticks
         tool["tool_objectives__other"] = next(objective_texts) if ticks["autre"] else ""
 
@@ -718,7 +721,7 @@ def tool_answers(rng: np.random.Generator) -> list[dict]:
     reason_rows = [dict(r, nsp=0) for r in substantive]
     reason_rows += [dict({k: 0 for k in reason_keys}, nsp=1) for _ in range(LOW_USAGE_NSP_ONLY)]
     reason_texts = iter(LOW_USAGE_OTHER)
-    for t, j in zip(low, rng.permutation(len(low)).tolist()):
+    for t, j in zip(low, rng.permutation(len(low)).tolist(), strict=True):
         tools[t]["tool_low_usage_reasons"] = reason_rows[j]
         tools[t]["tool_low_usage_reasons__other"] = next(reason_texts) if reason_rows[j]["autre"] else ""
     for tool in tools:
@@ -729,7 +732,7 @@ def tool_answers(rng: np.random.Generator) -> list[dict]:
     stray = int(rng.choice(normal))
     tools[stray]["tool_low_usage_reasons"] = dict({k: 0 for k in reason_keys}, communication=1, nsp=0)
 
-    for tool, text in zip(tools, text_answers(rng, n, TOOL_COMMENTS_SPECIAL, TOOL_COMMENTS_PLAIN)):
+    for tool, text in zip(tools, text_answers(rng, n, TOOL_COMMENTS_SPECIAL, TOOL_COMMENTS_PLAIN), strict=True):
         tool["tool_comment"] = text
     return tools
 
@@ -757,11 +760,11 @@ def distribute_tools(rng: np.random.Generator, people: list[dict], tools: list[d
     counts = shuffled_values(rng, TOOLS_PER_DESCRIBER)
     out: list[list[dict]] = [[] for _ in people]
     cursor = 0
-    for j, n_tools in zip(chosen, counts):
+    for j, n_tools in zip(chosen, counts, strict=True):
         members = [i for i, p in enumerate(people) if p["coll"]["name"] == names[j]]
         if len(members) == 2:
-            agent = [i for i in members if people[i]["role"] == "agent"][0]
-            elu = [i for i in members if people[i]["role"] == "elu"][0]
+            agent = next(i for i in members if people[i]["role"] == "agent")
+            elu = next(i for i in members if people[i]["role"] == "elu")
             who = agent if rng.random() < 0.75 else elu
         else:
             who = members[0]
@@ -904,7 +907,7 @@ def dirty_rows(rng: np.random.Generator, questions: dict[str, dict], kept: list[
     changes = (("civictech_partnership_importance", "open_data_portal"),
                ("civictech_partnership_importance",))
     tool_changes = ((), ("tool_cost_band", "tool_objectives_reached"))
-    for twin, resp_changes, tchanges in zip(twins, changes, tool_changes):
+    for twin, resp_changes, tchanges in zip(twins, changes, tool_changes, strict=True):
         answers = dict(twin["answers"])
         tools = [dict(t) for t in twin["tools"]]
         for name in resp_changes:
@@ -1382,7 +1385,10 @@ BP_TARGETS = {"meeting": 19, "bodies": 20, "comment_before": 8, "comment_vote": 
 BP_REMARKS = {
     "Centre-Val de Loire (lycées)": "Population : lycéens et apprentis concernés, pas la population régionale.",
     "Plan Climat (national)": "Budget participatif national (Plan Climat) ; pas de population de référence.",
-    "Paris": 'Vote "papier" et en ligne ; urnes dans chaque arrondissement.\nMontant annuel, part des quartiers populaires incluse.',
+    "Paris": (
+        'Vote "papier" et en ligne ; urnes dans chaque arrondissement.\n'
+        "Montant annuel, part des quartiers populaires incluse."
+    ),
     "Université de Tours": "Porté par la vie étudiante.",
     "Bailleur social (Paris)": "Locataires du parc social uniquement.",
 }
@@ -1439,7 +1445,7 @@ def bp_territories(rng: np.random.Generator) -> list[dict]:
         ``name``, ``kind``, ``population`` (int or None), ``year``, ``amount``,
         sorted alphabetically.
     """
-    out = [dict(zip(("name", "kind", "population", "year", "amount"), row)) for row in BP_NAMED]
+    out = [dict(zip(("name", "kind", "population", "year", "amount"), row, strict=True)) for row in BP_NAMED]
     raw = np.clip(rng.lognormal(np.log(18_000), 0.9, size=BP_PLACEHOLDER_COMMUNES), 1_500, 300_000)
     pops = np.round(raw * BP_PLACEHOLDER_COMMUNE_POPULATION / raw.sum()).astype(int)
     years = rng.choice(np.arange(2010, 2018), size=BP_PLACEHOLDER_COMMUNES,
@@ -1560,10 +1566,12 @@ def bp_rows(rng: np.random.Generator) -> list[list[str]]:
     answers = dirty_yes_no(rng, bp_answers(rng, territories))
     plain = [t["name"] for t in territories if t["name"] not in BP_REMARKS and t["kind"] == "commune"]
     remark_of = dict(BP_REMARKS)
-    for name, text in zip(rng.choice(plain, size=len(BP_PLAIN_REMARKS), replace=False).tolist(), BP_PLAIN_REMARKS):
+    for name, text in zip(
+        rng.choice(plain, size=len(BP_PLAIN_REMARKS), replace=False).tolist(), BP_PLAIN_REMARKS, strict=True
+    ):
         remark_of[name] = text
     rows = []
-    for k, (t, yn) in enumerate(zip(territories, answers), start=1):
+    for k, (t, yn) in enumerate(zip(territories, answers, strict=True), start=1):
         pop = t["population"]
         rows.append([
             str(k), t["name"], t["kind"], "" if pop is None else str(pop), str(t["year"]),

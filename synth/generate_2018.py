@@ -41,7 +41,7 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from sav_export import (  # noqa: E402
+from sav_export import (
     MISSING,
     NSP,
     blank_after,
@@ -143,7 +143,7 @@ def populations(r: np.random.Generator, ctype: str, n: int) -> list[int]:
         values = r.uniform(250_000, 1_600_000, size=n)
     else:
         values = r.uniform(2_500_000, 6_000_000, size=n)
-    return [int(round(v)) for v in values]
+    return [round(v) for v in values]
 
 
 def plan_collectivities(r: np.random.Generator) -> list[dict]:
@@ -158,11 +158,11 @@ def plan_collectivities(r: np.random.Generator) -> list[dict]:
     colls = []
     for ctype, n in COLLECTIVITY_TYPES.items():
         texts = [text for t, text in TYPED_OTHER if t == ctype]
-        typed = dict(zip(r.choice(n, size=len(texts), replace=False).tolist(), texts))
+        typed = dict(zip(r.choice(n, size=len(texts), replace=False).tolist(), texts, strict=True))
         for i, pop in enumerate(populations(r, ctype, n)):
             colls.append({"name": COLLECTIVITY_NAMES[ctype].format(i + 1), "type": ctype,
                           "typed_other": typed.get(i, ""), "population": pop})
-    for c, role in zip(colls, shuffled_values(r, ROLES)):
+    for c, role in zip(colls, shuffled_values(r, ROLES), strict=True):
         c["role"] = role
     order = r.permutation(len(colls))
     return [dict(colls[j], serial=k + 1) for k, j in enumerate(order)]
@@ -181,7 +181,7 @@ def budget_ratios(r: np.random.Generator) -> list[float]:
     last = round(BUDGET_MEAN * n - sum(low) - 0.42 - 0.46 - sum(high), 3)
     if not high[-1] <= last <= 20:
         raise ValueError(f"budget tail out of range: {last}")
-    return low + [0.42, 0.46] + high + [last]
+    return [*low, 0.42, 0.46, *high, last]
 
 
 def budget_amounts(r: np.random.Generator, pops: list[int]) -> list[int]:
@@ -192,13 +192,13 @@ def budget_amounts(r: np.random.Generator, pops: list[int]) -> list[int]:
     """
     ratios = budget_ratios(r)
     order = r.permutation(len(pops)).tolist()
-    amounts = [int(round(ratios[k] * pops[i])) for k, i in enumerate(order)]
+    amounts = [round(ratios[k] * pops[i]) for k, i in enumerate(order)]
     out = [0] * len(pops)
     for k, i in enumerate(order):
         out[i] = amounts[k]
     last = order[-1]
     others = sum(out[i] / pops[i] for i in range(len(pops)) if i != last)
-    out[last] = int(round((BUDGET_MEAN * len(pops) - others) * pops[last]))
+    out[last] = round((BUDGET_MEAN * len(pops) - others) * pops[last])
     return out
 
 
@@ -210,7 +210,9 @@ def kept_rows(questions: dict[str, dict]) -> list[dict]:
     dedicated = shuffled_values(rng("dedicated_service"), DEDICATED_SERVICE)
     with_service = [i for i in range(n) if dedicated[i] == "oui"]
     names: list[str] = [""] * n
-    for i, text in zip(with_service, text_answers(rng("service_names"), len(with_service), list(SERVICE_NAMES))):
+    for i, text in zip(
+        with_service, text_answers(rng("service_names"), len(with_service), list(SERVICE_NAMES)), strict=True
+    ):
         names[i] = text
     communication = shuffled_values(rng("communication"), COMMUNICATION_ROLE)
     # Less than one FTE only where there is no dedicated service.
@@ -219,12 +221,14 @@ def kept_rows(questions: dict[str, dict]) -> list[dict]:
     small = set(r.choice(without, size=STAFF_FTE["lt1"], replace=False).tolist())
     fte: list[Any] = ["lt1" if i in small else None for i in range(n)]
     rest = [i for i in range(n) if i not in small]
-    for i, value in zip(rest, shuffled_values(r, {k: v for k, v in STAFF_FTE.items() if k != "lt1"})):
+    for i, value in zip(rest, shuffled_values(r, {k: v for k, v in STAFF_FTE.items() if k != "lt1"}), strict=True):
         fte[i] = value
     consolidated = shuffled_values(rng("budget_consolidated"), BUDGET_CONSOLIDATED)
     with_budget = [i for i in range(n) if consolidated[i] == "oui"]
     amounts: list[Any] = [MISSING] * n
-    for i, amount in zip(with_budget, budget_amounts(rng("budgets"), [colls[i]["population"] for i in with_budget])):
+    for i, amount in zip(
+        with_budget, budget_amounts(rng("budgets"), [colls[i]["population"] for i in with_budget]), strict=True
+    ):
         amounts[i] = amount
     comments = text_answers(rng("comments"), n, list(COMMENTS))
     identity_rng = rng("identities")
@@ -255,7 +259,7 @@ def add_out_of_filter(r: np.random.Generator, rows: list[dict]) -> None:
     dedicated service."""
     not_consolidated = [k for k, row in enumerate(rows) if row["answers"]["budget_consolidated"] == "non"]
     k = int(r.choice(not_consolidated))
-    rows[k]["answers"]["participation_budget_eur"] = int(round(12.5 * rows[k]["answers"]["population_inhabitants"]))
+    rows[k]["answers"]["participation_budget_eur"] = round(12.5 * rows[k]["answers"]["population_inhabitants"])
     no_service = [k for k, row in enumerate(rows) if row["answers"]["dedicated_service"] == "non"]
     rows[int(r.choice(no_service))]["answers"]["dedicated_service_name"] = "Cabinet du maire"
 
@@ -266,7 +270,7 @@ def random_respondent(r: np.random.Generator, questions: dict[str, dict], ctype:
     answers = {name: random_answer(r, q) for name, q in questions.items()}
     answers.update(collectivity_type=ctype, population_inhabitants=int(r.integers(5_000, 300_000)))
     if answers["budget_consolidated"] == "oui":
-        answers["participation_budget_eur"] = int(round(answers["population_inhabitants"] * r.uniform(0.1, 3)))
+        answers["participation_budget_eur"] = round(answers["population_inhabitants"] * r.uniform(0.1, 3))
     else:
         answers["participation_budget_eur"] = MISSING
     answers["dedicated_service_name"] = "Service participation" if answers["dedicated_service"] == "oui" else ""
@@ -295,7 +299,7 @@ def dirty_rows(r: np.random.Generator, questions: dict[str, dict], kept: list[di
     twin = with_budget[int(r.integers(len(with_budget)))]
     answers = dict(twin["answers"])
     # The first submission gave another budget and another staff band: keeping it would move M01 / O03.
-    answers["participation_budget_eur"] = int(round(answers["population_inhabitants"] * 4.0))
+    answers["participation_budget_eur"] = round(answers["population_inhabitants"] * 4.0)
     answers["staff_fte_band"] = different_answer(r, questions["staff_fte_band"], answers["staff_fte_band"])
     rows.append({"kind": "duplicate", "coll_name": twin["coll_name"], "identity": dict(twin["identity"]),
                  "answers": answers, "tools": [], "lastpage": LAST_PAGE, "twin": twin["serial"]})

@@ -102,7 +102,7 @@ def assign_multiple(rng: np.random.Generator, n_rows: int, counts: dict[str, int
     for k in range(len(keys)):
         free = np.flatnonzero(ticks[:, k] == 0)
         ticks[rng.choice(free, size=remaining[k], replace=False), k] = 1
-    return [dict(zip(keys, map(int, row))) for row in ticks]
+    return [dict(zip(keys, map(int, row), strict=True)) for row in ticks]
 
 
 def multiple_rows(rng: np.random.Generator, n: int, answered: int, counts: dict[str, int],
@@ -143,7 +143,7 @@ def multiple_rows(rng: np.random.Generator, n: int, answered: int, counts: dict[
 def text_answers(rng: np.random.Generator, n: int, texts: list[str]) -> list[str]:
     """Spread free-text answers over ``n`` rows (each text once), the others left empty."""
     out = [""] * n
-    for i, text in zip(rng.choice(n, size=len(texts), replace=False).tolist(), texts):
+    for i, text in zip(rng.choice(n, size=len(texts), replace=False).tolist(), texts, strict=True):
         out[i] = text
     return out
 
@@ -237,8 +237,13 @@ def schedule(rng: np.random.Generator, rows: list[dict], start: pd.Timestamp, en
         (``NaT`` when incomplete) and ``ipaddr`` (documentation ranges) added.
     """
     days = pd.date_range(start.normalize(), end.normalize(), freq="D")
-    slots = [day + pd.Timedelta(hours=h) for day in days for h in range(8, 19)
-             if start <= day + pd.Timedelta(hours=h) and day + pd.Timedelta(hours=h, minutes=59) < end - pd.Timedelta(minutes=50)]
+    slots = [
+        day + pd.Timedelta(hours=h)
+        for day in days
+        for h in range(8, 19)
+        if start <= day + pd.Timedelta(hours=h)
+        and day + pd.Timedelta(hours=h, minutes=59) < end - pd.Timedelta(minutes=50)
+    ]
     picked = sorted(rng.choice(len(slots), size=len(rows), replace=False).tolist())
     slot_of = {k: picked[j] for k, j in enumerate(rng.permutation(len(rows)).tolist())}
     if first_coll is not None:
