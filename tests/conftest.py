@@ -11,8 +11,23 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-PROJECT_ITEMS = ("Snakefile", "rules", "schemas", "scripts", "src", "codebooks", "registry", "references", "docs/workflow.rst",
-                 "report_templates", "editorial", "config.yaml", "environment.yml", "data/raw", "profiles")
+PROJECT_ITEMS = (
+    "Snakefile",
+    "rules",
+    "schemas",
+    "scripts",
+    "src",
+    "codebooks",
+    "registry",
+    "references",
+    "docs/workflow.rst",
+    "report_templates",
+    "editorial",
+    "config.yaml",
+    "environment.yml",
+    "data/raw",
+    "profiles",
+)
 EDITION = "2017"
 #: Every date the pipeline writes comes from SOURCE_DATE_EPOCH. The Makefile exports the date of
 #: the last commit; the tests pin their own (the end of the 2017 fieldwork) so that the bytes they

@@ -225,7 +225,10 @@ def test_decimal_point_in_a_decimal_comma_file_is_an_error_not_a_number(tmp_path
         clean(raws_with(bp=p))
     problems = err.value.problems
     assert [(x["column"], x["row"], x["value"]) for x in problems] == [("Montant par habitant (€)", 3, "6.45")]
-    assert f"{p}: column 'Montant par habitant (€)', line 3: nombre illisible (marque décimale attendue : « , »)" in str(err.value)
+    assert (
+        f"{p}: column 'Montant par habitant (€)', line 3: nombre illisible (marque décimale attendue : « , »)"
+        in str(err.value)
+    )
 
 
 def test_configured_decimal_point_is_honoured(tmp_path, bp_reference):
@@ -245,7 +248,7 @@ def test_wrong_separator_fails_naming_the_columns(tmp_path, case, bp_reference):
     _, header, records, _ = bp_reference
     config = copy.deepcopy(CONFIG)
     spec = config["editions"][EDITION]
-    for name, raw in spec["raw"].items():
+    for raw in spec["raw"].values():
         raw["path"] = str(ROOT / raw["path"])
     spec["codebook"] = str(ROOT / spec["codebook"])
     if case == "config_says_comma":
@@ -313,7 +316,10 @@ def test_every_validation_problem_is_listed_at_once_with_file_column_and_row(inv
     assert lines[0] == f"{path}: 5 validation problem(s):"
     for column, row in info["expected"]:
         where = "every row" if row is None else f"row {row}"
-        assert any(line.strip().startswith(f"{path}: column {column!r}, {where}: ") for line in lines[1:]), (column, row)
+        assert any(line.strip().startswith(f"{path}: column {column!r}, {where}: ") for line in lines[1:]), (
+            column,
+            row,
+        )
     assert "(question Q09)" in msg and "code hors du codebook" in msg and "(valeur : 3)" in msg
     assert f"identifiant en double (valeur : {info['dup_id']})" in msg
 
@@ -404,7 +410,7 @@ def test_nsp_99_becomes_non_response_and_is_logged_where_not_shown(tmp_path, kep
     for col in ("collectivity_type", "staff_service"):
         assert NSP_LABEL not in list(resp[col].cat.categories)
     ev = result.events[result.events["action"] == "ne sait pas → non-réponse"]
-    assert {(c, int(r)) for c, r in zip(ev["column"], ev["row"])} == {
+    assert {(c, int(r)) for c, r in zip(ev["column"], ev["row"], strict=True)} == {
         ("collectivity_type", r1 + 1), ("collectivity_type", r2 + 1), ("staff_service", r3 + 1)}
     assert set(ev["file"]) == {str(sav)}
     # the tools of those respondents carry the non-response too (never a substantive type)
@@ -437,7 +443,7 @@ def test_nsp_99_shown_as_its_own_category_and_never_counted_as_a_substantive_ans
         else:
             by_rid = raw.set_index("respondent_id")
             codes = np.array([by_rid.loc[rid, q.raw.replace("{i}", str(int(i)))]
-                              for rid, i in zip(tools["respondent_id"], tools["tool_index"])])
+                              for rid, i in zip(tools["respondent_id"], tools["tool_index"], strict=True)])
             values = tools[q.harmonised]
         if q.filter is not None:  # out-of-filter answers are blanked by cleaning: compare within the filter
             target = CODEBOOK.question(q.filter.question)
@@ -572,7 +578,10 @@ def test_empty_edition_folder_stops_snakemake_before_any_job(tmp_path):
     out = job_output(res)
     assert "configuration points to missing data" in out
     assert "editions/2017/raw/survey/path: file not found: data/raw/2017/barometre_2017_limesurvey.sav" in out
-    assert "editions/2017/raw/bp_inventory/path: file not found: data/raw/2017/inventaire_budgets_participatifs_2017.csv" in out
+    assert (
+        "editions/2017/raw/bp_inventory/path: file not found: data/raw/2017/inventaire_budgets_participatifs_2017.csv"
+        in out
+    )
     assert "editions/2017: raw folder data/raw/2017 holds no data file" in out
     assert "Job stats" not in out
     assert not (proj / "logs").exists() and not (proj / "results").exists() and not (proj / "data/processed").exists()
@@ -588,9 +597,13 @@ def test_promises_covered_elsewhere():
                  "test_missing_raw_file_is_named", "test_empty_edition_folder_is_an_error",
                  "test_snakemake_stops_on_typo_before_any_job", "test_snakemake_stops_on_missing_file_before_any_job"):
         assert callable(getattr(test_config, name, None)), name
-    for name in ("test_cp1252_accents_decoded_without_mojibake", "test_utf8_bom_first_column_name_matches",
-                 "test_wrong_separator_is_an_error_naming_columns", "test_quoted_newlines_quotes_and_semicolons_keep_row_count",
-                 "test_unreadable_sav_names_the_file"):
+    for name in (
+        "test_cp1252_accents_decoded_without_mojibake",
+        "test_utf8_bom_first_column_name_matches",
+        "test_wrong_separator_is_an_error_naming_columns",
+        "test_quoted_newlines_quotes_and_semicolons_keep_row_count",
+        "test_unreadable_sav_names_the_file",
+    ):
         assert callable(getattr(test_ingest, name, None)), name
 
 

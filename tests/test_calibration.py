@@ -69,7 +69,7 @@ def test_bad_margins_are_named(sample):
 def test_tools_carry_their_respondents_weight(sample):
     tools = pd.DataFrame({"tool_id": ["t1", "t2", "t3"], "respondent_id": ["R000", "R000", "R005"]})
     frames, res = calibrate_frames({"respondents": sample, "tools": tools}, {"margins": MARGINS})
-    w = dict(zip(sample["respondent_id"], res.weights))
+    w = dict(zip(sample["respondent_id"], res.weights, strict=True))
     assert frames["tools"]["calibration_weight"].tolist() == [w["R000"], w["R000"], w["R005"]]
     assert "calibration_weight" not in sample.columns  # inputs untouched
     assert edition_weight({"weight": None}, {"margins": MARGINS}) == "calibration_weight"

@@ -38,7 +38,7 @@ def calibrated_project(tmp_path_factory) -> Path:
 def test_weights_reproduce_the_margins(calibrated_project):
     margins = pd.read_csv(calibrated_project / f"results/{EDITION}/tables/calibration.csv")
     assert (margins["weighted"] - margins["target"]).abs().max() < 1e-8
-    assert dict(zip(margins["category"], margins["respondents"])) == {"Commune": 9, "Autre": 3}
+    assert dict(zip(margins["category"], margins["respondents"], strict=True)) == {"Commune": 9, "Autre": 3}
     cells = pd.read_csv(calibrated_project / f"results/{EDITION}/tables/cells.csv")
     own = cells[(cells["question_id"] == cells.loc[cells["harmonised"] == "collectivity_type", "question_id"].iloc[0])
                 & (cells["dimension"] == "ensemble") & (cells["statistic"] == "share")].set_index("answer_key")

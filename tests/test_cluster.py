@@ -57,7 +57,9 @@ def test_query_site_with_accounting():
 
 def test_query_site_without_sinfo_says_so(monkeypatch):
     monkeypatch.setenv("PATH", "/nonexistent")
-    with pytest.raises(ConfigError, match=r"sinfo fails \(sinfo cannot be run: .*No such file.*\): is this a SLURM login node\?"):
+    with pytest.raises(
+        ConfigError, match=r"sinfo fails \(sinfo cannot be run: .*No such file.*\): is this a SLURM login node\?"
+    ):
         query_site("alice")
 
 
@@ -71,9 +73,12 @@ def test_requested_settings_groups_rules_by_value():
 
 def test_missing_partition_names_what_exists():
     site = SlurmSite(("debug", "gpu"), "debug", None, None, NO_SLURMDBD)
-    problems = site_problems({"slurm_partition": {"standard": ["clean", "tabulate"]}}, site, "alice", every=["clean", "tabulate"])
+    problems = site_problems(
+        {"slurm_partition": {"standard": ["clean", "tabulate"]}}, site, "alice", every=["clean", "tabulate"]
+    )
     assert problems == [
-        "partition 'standard' (slurm_partition, every job) does not exist on this cluster; sinfo lists: debug (default), gpu. "
+        "partition 'standard' (slurm_partition, every job) does not exist on this cluster; "
+        "sinfo lists: debug (default), gpu. "
         "Set slurm_partition in profiles/site.yaml to one of them, or leave it unset to use the default partition."
     ]
     assert site_problems({"slurm_partition": {"gpu": ["clean"]}}, site, "alice") == []
@@ -86,8 +91,12 @@ def test_accounts_and_qos_are_checked_only_with_an_accounting_database():
     with_db = SlurmSite(("debug",), "debug", ("proja",), ("normal",), enforce="associations")
     problems = site_problems(asked, with_db, "alice")
     assert len(problems) == 2
-    assert problems[0].startswith("account 'nope' (slurm_account, rules clean) is not one of user 'alice''s accounts; sacctmgr lists: proja.")
-    assert problems[1].startswith("QOS 'fast' (slurm-qos, every job) does not exist on this cluster; sacctmgr lists: normal.")
+    assert problems[0].startswith(
+        "account 'nope' (slurm_account, rules clean) is not one of user 'alice''s accounts; sacctmgr lists: proja."
+    )
+    assert problems[1].startswith(
+        "QOS 'fast' (slurm-qos, every job) does not exist on this cluster; sacctmgr lists: normal."
+    )
 
 
 def test_a_cluster_that_requires_an_account_says_so():
@@ -120,7 +129,9 @@ def bad_partition_run(tmp_path_factory):
         (bin_dir / name).write_text(f"#!/bin/sh\n{body}\n", encoding="utf-8")
         (bin_dir / name).chmod(0o755)
     proj = copy_project(base / "proj")
-    (proj / "profiles" / "site.yaml").write_text('default-resources:\n  slurm_partition: "standard"\n', encoding="utf-8")
+    (proj / "profiles" / "site.yaml").write_text(
+        'default-resources:\n  slurm_partition: "standard"\n', encoding="utf-8"
+    )
     calls = base / "sbatch_calls"
     env = dict(os.environ, PATH=f"{bin_dir}{os.pathsep}{os.environ['PATH']}", FAKE_SLURM_CALLS=str(calls))
     env.pop("SLURM_CONF", None)
@@ -134,6 +145,9 @@ def test_missing_partition_stops_the_run_before_any_sbatch(bad_partition_run):
     out = res.stdout + res.stderr
     assert res.returncode != 0, out[-3000:]
     assert "the SLURM run cannot start, nothing was submitted" in out, out[-3000:]
-    assert "partition 'standard' (slurm_partition, every job) does not exist on this cluster; sinfo lists: debug (default)" in out
+    assert (
+        "partition 'standard' (slurm_partition, every job) does not exist on this cluster; sinfo lists: debug (default)"
+        in out
+    )
     assert not calls.exists(), "sbatch was called"
     assert not list(Path(proj).glob("results/*/*")) and not list(Path(proj).glob("data/processed/*/*"))

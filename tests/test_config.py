@@ -44,7 +44,11 @@ def test_misspelt_key_comes_with_the_nearest_allowed_one(config):
     msg = str(err.value)
     assert "(top level): unknown key 'tabulaton' (did you mean 'tabulation'?)" in msg
     assert "editions/2017: unknown key 'codebok' (did you mean 'codebook'?)" in msg
-    assert "disclosure: unknown key 'zzz' (allowed: editions, exemptions, identities, merge_label, min_cell, protection, small_base)" in msg
+    assert (
+        "disclosure: unknown key 'zzz' (allowed: editions, exemptions, identities, merge_label, min_cell, "
+        "protection, small_base)"
+        in msg
+    )
 
 
 def test_misspelt_nested_key_is_named(config):

@@ -30,7 +30,9 @@ def cat(values, labels, ordered=False):
     return pd.Categorical(list(values), categories=list(labels), ordered=ordered)
 
 
-def frame_from_counts(qref: str, counts: dict[str, dict[str, int]], dimension: str = "role", dim_labels=ROLES) -> pd.DataFrame:
+def frame_from_counts(
+    qref: str, counts: dict[str, dict[str, int]], dimension: str = "role", dim_labels=ROLES
+) -> pd.DataFrame:
     """Respondent frame with ``counts[dimension value][answer label]`` rows."""
     q = CB.question(qref)
     answers, dims = [], []
@@ -50,8 +52,14 @@ def tab(qref: str, frame: pd.DataFrame, dims=("role",)) -> pd.DataFrame:
     return tabulate_level(frame, [CB.question(qref)], list(dims), codebook=CB, permutations=9).cells
 
 
-def cell(cells: pd.DataFrame, dimension_value: str, answer_key: str, statistic: str = "share", dimension: str | None = None) -> pd.Series:
-    sel = (cells["dimension_value"] == dimension_value) & (cells["answer_key"] == answer_key) & (cells["statistic"] == statistic)
+def cell(
+    cells: pd.DataFrame, dimension_value: str, answer_key: str, statistic: str = "share", dimension: str | None = None
+) -> pd.Series:
+    sel = (
+        (cells["dimension_value"] == dimension_value)
+        & (cells["answer_key"] == answer_key)
+        & (cells["statistic"] == statistic)
+    )
     if dimension is not None:
         sel &= cells["dimension"] == dimension
     rows = cells[sel]
@@ -90,7 +98,9 @@ def single_subtractions(pub: pd.DataFrame) -> list[str]:
                 for col in counts.columns:  # column: base − Σ answers
                     lines.append((f"{qid}/{stat}/{dim}/col {col}", list(counts[col]), bases[col]))
             for key in counts.index:  # row: Ensemble − Σ dimension values
-                lines.append((f"{qid}/{stat}/{dim}/row {key}", list(counts.loc[key].drop("__ens__")), counts.loc[key, "__ens__"]))
+                lines.append(
+                    (f"{qid}/{stat}/{dim}/row {key}", list(counts.loc[key].drop("__ens__")), counts.loc[key, "__ens__"])
+                )
             lines.append((f"{qid}/{stat}/{dim}/bases", list(bases.drop("__ens__")), bases["__ens__"]))
             for name, parts, total in lines:
                 unknown = [p for p in parts if pd.isna(p)] + ([total] if pd.isna(total) else [])
@@ -166,7 +176,9 @@ def test_brute_force_no_single_subtraction_recovers_a_suppressed_cell():
 def test_row_with_only_zeros_beside_a_suppressed_ensemble_cell():
     # two respondents without a role answered « Oui »: the Ensemble cell (2) is
     # suppressed and every role cell of the row is 0, so a zero gets hidden too
-    frame = frame_from_counts("Q29", {"Élu·e": {"Non": 10, "Ne se prononce pas": 4}, "Agent": {"Non": 12, "Ne se prononce pas": 6}})
+    frame = frame_from_counts(
+        "Q29", {"Élu·e": {"Non": 10, "Ne se prononce pas": 4}, "Agent": {"Non": 12, "Ne se prononce pas": 6}}
+    )
     q = CB.question("Q29")
     extra = pd.DataFrame({q.harmonised: cat(["Oui", "Oui"], q.labels()), "role": cat([None, None], ROLES)})
     frame = pd.concat([frame, extra], ignore_index=True)
@@ -230,7 +242,6 @@ def test_cumulative_hidden_with_its_base_when_nsp_is_suppressed():
 
 
 def test_top2_follows_its_components():
-    q = CB.question("Q09")
     counts = {
         "Élu·e": {"Peu important": 8, "Assez important": 2, "Très important": 9},
         "Agent": {"Peu important": 9, "Assez important": 1, "Très important": 12},
@@ -239,7 +250,10 @@ def test_top2_follows_its_components():
     assert cell(out, "Élu·e", "assez_important")["suppressed"]
     assert cell(out, "Élu·e", "top2", "top2_share")["suppressed"]
     assert check_disclosure(out, codebook=CB) == []
-    ok = {"Élu·e": {"Peu important": 8, "Assez important": 5, "Très important": 9}, "Agent": {"Peu important": 9, "Assez important": 6, "Très important": 12}}
+    ok = {
+        "Élu·e": {"Peu important": 8, "Assez important": 5, "Très important": 9},
+        "Agent": {"Peu important": 9, "Assez important": 6, "Très important": 12},
+    }
     out2 = apply_disclosure(tab("Q09", frame_from_counts("Q09", ok)), codebook=CB)
     assert not out2["suppressed"].any()
 
@@ -328,7 +342,14 @@ def test_merge_small_categories_groups_rare_values():
     before = frame.copy()
     out = merge_small_categories(frame, "collectivity_type", min_base=3)
     pd.testing.assert_frame_equal(frame, before)
-    assert list(out["collectivity_type"].cat.categories) == ["Commune", "Intercommunalité", "Métropole", "Département", "Région", MERGED_LABEL]
+    assert list(out["collectivity_type"].cat.categories) == [
+        "Commune",
+        "Intercommunalité",
+        "Métropole",
+        "Département",
+        "Région",
+        MERGED_LABEL,
+    ]
     counts = out["collectivity_type"].value_counts()
     assert counts[MERGED_LABEL] == 3 and counts["Commune"] == 10
     assert out["collectivity_type"].isna().sum() == 1
@@ -356,8 +377,8 @@ def test_property_protected_tables_leak_nothing(table):
     labels = q.labels()
     dims = COLL[: len(table)]
     answers, dimv = [], []
-    for dv, row in zip(dims, table):
-        for label, n in zip(labels, row):
+    for dv, row in zip(dims, table, strict=True):
+        for label, n in zip(labels, row, strict=True):
             answers += [label] * n
             dimv += [dv] * n
     if not answers:
@@ -378,7 +399,9 @@ def test_edition_wide_disclosure_has_no_violation():
     df = {}
     for q in CB.at_level("respondent"):
         if q.is_categorical:
-            df[q.harmonised] = cat(rng.choice(q.labels() + [None], n), q.labels(), ordered=q.type in ("ordinal", "band"))
+            df[q.harmonised] = cat(
+                rng.choice([*q.labels(), None], n), q.labels(), ordered=q.type in ("ordinal", "band")
+            )
         elif q.type == "multiple":
             for c in q.columns():
                 df[c] = pd.array(rng.random(n) < 0.3, dtype="boolean")
@@ -387,7 +410,9 @@ def test_edition_wide_disclosure_has_no_violation():
             for i, c in enumerate(q.columns()):
                 df[c] = pd.array(ranks[:, i], dtype="Int8")
     frames["respondent"] = pd.DataFrame(df)
-    cells = tabulate_level(frames["respondent"], CB.at_level("respondent"), ["collectivity_type", "role"], codebook=CB, permutations=9).cells
+    cells = tabulate_level(
+        frames["respondent"], CB.at_level("respondent"), ["collectivity_type", "role"], codebook=CB, permutations=9
+    ).cells
     out = apply_disclosure(cells, codebook=CB)
     assert check_disclosure(out, codebook=CB) == []
     assert single_subtractions(publishable(out)) == []

@@ -1,9 +1,7 @@
 """End-to-end: the whole pipeline on the shipped 2017 data, checked against the published edition."""
 from __future__ import annotations
 
-import math
 import re
-from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -108,8 +106,8 @@ def test_second_dry_run_has_nothing_to_do(built_project):
 
 def test_conformity_rule_fails_on_out_of_bounds(built_project, tmp_path):
     """A figure outside its bounds stops the pipeline, naming the failing id."""
-    from barometre.pipeline import run_conformity
     from barometre.errors import ConformityError
+    from barometre.pipeline import run_conformity
 
     t = pd.read_csv(built_project / "results/2017/figures.csv", keep_default_na=False, na_values=[""])
     t.loc[t["id"] == "F05", "value"] = 50.0

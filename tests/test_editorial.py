@@ -27,9 +27,12 @@ def _render(tmp_path: Path, text: str, figures: pd.DataFrame, **kwargs):
 
 
 def test_placeholders_are_filled(tmp_path, figures):
-    text = ("# Titre\n\nValoriser : {{ F05 }} des outils (base : {{ F05.base }}), soit {{ F05 | quantificateur }} ;"
-            " {{ F05 | quantificateur : près de 90 % }}. {{ R01 }} collectivités, {{ B01.population }}"
-            " d'habitants, édition {{ edition }}.\n\n- un point *en italique*\n- un autre **en gras**\n\n> Lecture : note.\n")
+    text = (
+        "# Titre\n\nValoriser : {{ F05 }} des outils (base : {{ F05.base }}), soit {{ F05 | quantificateur }} ;"
+        " {{ F05 | quantificateur : près de 90 % }}. {{ R01 }} collectivités, {{ B01.population }}"
+        " d'habitants, édition {{ edition }}.\n\n- un point *en italique*\n- un autre **en gras**\n\n"
+        "> Lecture : note.\n"
+    )
     s = _render(tmp_path, text, figures, variables={"edition": "2017"})
     html = str(s.html)
     assert s.title == "Titre" and s.anchor == "titre"
@@ -59,14 +62,18 @@ def test_refuses_a_quantifier_that_contradicts_its_value(tmp_path, figures):
 def test_refuses_a_small_base_without_its_mark(tmp_path, figures):
     with pytest.raises(EditorialError, match=r"ligne 3 : le chiffre « F12 » repose sur une base de 14 \(moins de 30\)"):
         _render(tmp_path, "# Titre\n\nRaisons inconnues pour {{ F12 }} des outils.\n", figures)
-    html = str(_render(tmp_path, "# Titre\n\nRaisons inconnues pour {{ F12 | effectif faible }} des outils.\n", figures).html)
+    html = str(
+        _render(tmp_path, "# Titre\n\nRaisons inconnues pour {{ F12 | effectif faible }} des outils.\n", figures).html
+    )
     assert ">21,4\u202f%</span> (effectif faible\u00a0: n\u00a0=\u00a014)" in html
     # the base itself is no estimate: it needs no mark
     assert ">14</span>" in str(_render(tmp_path, "# Titre\n\nBase : {{ F12.base }}.\n", figures).html)
 
 
 def test_without_disclosure_column_every_figure_is_published(tmp_path, figures):
-    html = str(_render(tmp_path, "# Titre\n\n{{ F20 | effectif faible }}\n", figures.drop(columns=["disclosure_status"])).html)
+    html = str(
+        _render(tmp_path, "# Titre\n\n{{ F20 | effectif faible }}\n", figures.drop(columns=["disclosure_status"])).html
+    )
     assert "50,0\u202f%" in html
 
 
@@ -102,6 +109,8 @@ def test_shipped_texts_have_no_sentence_twice():
 
 def test_a_reading_note_stays_inside_its_chart(tmp_path, figures):
     text = "# Titre\n\n{{ graphique C01 }}\n\n> Lecture : {{ F05 }} des outils.\n\nSuite.\n"
-    html = str(_render(tmp_path, text, figures, chart=lambda cid: f'<figure class="chart" data-chart="{cid}"></figure>').html)
+    html = str(
+        _render(tmp_path, text, figures, chart=lambda cid: f'<figure class="chart" data-chart="{cid}"></figure>').html
+    )
     assert '<p class="note reading-note">Lecture : <span' in html
     assert html.index("reading-note") < html.index("</figure>") < html.index("<p>Suite.</p>")

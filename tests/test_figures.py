@@ -20,8 +20,17 @@ from barometre.figures import (
 
 ROOT = Path(__file__).resolve().parents[1]
 
-COST = Question(id="Q19", harmonised="cost", level="tool", type="band", wording="Coût", raw="C", nsp="show",
-                chart="C03", codes=(Code(1, "lt1000", "< 1 000"), Code(2, "mid", "1 000–5 000"), Code(3, "hi", "> 5 000")))
+COST = Question(
+    id="Q19",
+    harmonised="cost",
+    level="tool",
+    type="band",
+    wording="Coût",
+    raw="C",
+    nsp="show",
+    chart="C03",
+    codes=(Code(1, "lt1000", "< 1 000"), Code(2, "mid", "1 000–5 000"), Code(3, "hi", "> 5 000")),
+)
 USAGE = Question(id="Q26", harmonised="usage", level="tool", type="ordinal", wording="Usage", raw="U", nsp="show",
                  codes=(Code(1, "faible", "Faible"), Code(2, "normal", "Normal")))
 REASONS = Question(id="Q27", harmonised="reasons", level="tool", type="multiple", wording="Raisons",
@@ -46,8 +55,14 @@ def frames():
         "reasons__a": pd.array([True, False, None, True, None, None, None, False], dtype="boolean"),
         "reasons__nsp": pd.array([False, True, None, False, None, None, None, False], dtype="boolean"),
     })
-    resp = pd.DataFrame({"respondent_id": ["r1", "r2", "r3"], "collectivity_id": ["c1", "c1", "c2"],
-                         "lev__x": pd.array([1, 2, None], dtype="Int8"), "lev__y": pd.array([2, 1, None], dtype="Int8")})
+    resp = pd.DataFrame(
+        {
+            "respondent_id": ["r1", "r2", "r3"],
+            "collectivity_id": ["c1", "c1", "c2"],
+            "lev__x": pd.array([1, 2, None], dtype="Int8"),
+            "lev__y": pd.array([2, 1, None], dtype="Int8"),
+        }
+    )
     return {"tools": tools, "respondents": resp, "bp": pd.DataFrame()}
 
 
@@ -96,9 +111,11 @@ def test_distinct_and_collectivity_unit(frames):
 
 
 def test_published_bounds_and_status(frames):
+    share = {"unit": "tools", "measure": "share", "question": "C03", "keys": ["lt1000"], "base": "substantive",
+             "definition": "d"}
     reg = [
-        {"id": "F02", "unit": "tools", "measure": "share", "question": "C03", "keys": ["lt1000"], "base": "substantive", "definition": "d"},
-        {"id": "F03", "unit": "tools", "measure": "share", "question": "C03", "keys": ["lt1000"], "base": "substantive", "definition": "d"},
+        {"id": "F02", **share},
+        {"id": "F03", **share},
         {"id": "X01", "unit": "tools", "measure": "count", "definition": "d"},
     ]
     published = {"F02": {"kind": "percent", "bounds": [49.5, 50.5], "quote": "la moitié"},
@@ -134,12 +151,19 @@ def test_conformity_names_every_published_figure_the_registry_does_not_compute(f
     reg = [{"id": "F02", "unit": "tools", "measure": "share", "question": "C03", "keys": ["lt1000"],
             "base": "substantive", "definition": "d"}]
     table = figures_frame(compute_figures(reg, frames, CB, {}))
-    published = {"figures": [
-        {"id": "F02", "kind": "percent", "value": 50, "bounds": [49.5, 50.5]},
-        {"id": "F09", "kind": "percent", "value": 75, "bounds": [72, 78]},
-        {"id": "R03", "kind": "count", "value": {"commune": 2, "metropole": 1}, "bounds": {"commune": [2, 2], "metropole": [1, 1]}},
-        {"id": "T02", "kind": "text", "value": None},
-    ]}
+    published = {
+        "figures": [
+            {"id": "F02", "kind": "percent", "value": 50, "bounds": [49.5, 50.5]},
+            {"id": "F09", "kind": "percent", "value": 75, "bounds": [72, 78]},
+            {
+                "id": "R03",
+                "kind": "count",
+                "value": {"commune": 2, "metropole": 1},
+                "bounds": {"commune": [2, 2], "metropole": [1, 1]},
+            },
+            {"id": "T02", "kind": "text", "value": None},
+        ]
+    }
     assert published_keys(published) == ["F02", "F09", "R03.commune", "R03.metropole"]
     assert missing_published(table, published) == ["F09", "R03.commune", "R03.metropole"]
     with pytest.raises(ConformityError) as err:
@@ -179,8 +203,10 @@ def test_shipped_registry_is_valid_and_names_real_questions():
 
 def test_registry_typo_is_reported(tmp_path):
     p = tmp_path / "r.yaml"
-    p.write_text("edition: 1\nfigures:\n  - {id: F01, definition: d, unit: tool, measure: share, question: q, base: all}\n",
-                 encoding="utf-8")
+    p.write_text(
+        "edition: 1\nfigures:\n  - {id: F01, definition: d, unit: tool, measure: share, question: q, base: all}\n",
+        encoding="utf-8",
+    )
     with pytest.raises(CodebookError, match="F01"):
         load_registry(p)
 

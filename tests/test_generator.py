@@ -69,8 +69,7 @@ def cleaned(survey, exclusions) -> tuple[pd.DataFrame, dict[str, int]]:
     for rule in exclusions:
         if rule["rule"] == "match":
             pattern = re.compile(rule["pattern"])
-            hit = frame[rule["columns"]].apply(
-                lambda col: col.astype(str).map(lambda v: bool(pattern.search(v)))).any(axis=1)
+            hit = frame[rule["columns"]].astype(str).map(pattern.search).notna().any(axis=1)
         elif rule["rule"] == "missing":
             hit = frame[rule["columns"]].isna().any(axis=1)
         elif rule["rule"] == "duplicate":
@@ -96,7 +95,7 @@ def tools(kept, codebook) -> pd.DataFrame:
     for i in (1, 2, 3):
         cols = [c for c in kept.columns if c.startswith(f"O{i}_")]
         block = kept.loc[kept["NB_OUTILS"] >= i, cols]
-        parts.append(block.rename(columns=lambda c: c[len(f"O{i}_"):]))
+        parts.append(block.rename(columns={c: c[len(f"O{i}_"):] for c in cols}))
     return pd.concat(parts, ignore_index=True)
 
 
@@ -294,7 +293,13 @@ def test_roles_and_functions(kept, codebook):
     assert by_key(codebook, "function_staff", agents["FONCTION_AGENT"]) == {
         "charge_mission": 38, "directeur": 20, "direction_generale": 8, "chef_projet": 12, "technicien": 7, "autre": 5}
     assert by_key(codebook, "staff_service", agents["SERVICE"]) == {
-        "participation": 30, "communication": 28, "numerique": 12, "direction_generale": 8, "amenagement": 5, "autre": 7}
+        "participation": 30,
+        "communication": 28,
+        "numerique": 12,
+        "direction_generale": 8,
+        "amenagement": 5,
+        "autre": 7,
+    }
     assert (kept["FONCTION_ELU_other"] != "").sum() == 1
     assert (kept["FONCTION_AGENT_other"] != "").sum() == 5
     assert (kept["SERVICE_other"] != "").sum() == 7

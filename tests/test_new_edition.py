@@ -125,7 +125,7 @@ def toy_project(tmp_path_factory) -> Path:
 def test_toy_figures_pass_their_published_bounds(toy_project):
     figures = pd.read_csv(toy_project / f"results/{EDITION}/figures.csv", keep_default_na=False, na_values=[""])
     assert set(figures["status"]) == {"pass"}, figures[["id", "value", "status"]]
-    value = dict(zip(figures["id"], figures["value"]))
+    value = dict(zip(figures["id"], figures["value"], strict=True))
     assert value["R01"] == 12 and value["R02"] == 8
     assert value["R03"] == pytest.approx(75) and value["F01"] == pytest.approx(70)
     assert value["T01"] == pytest.approx(62.5) and value["B01"] == pytest.approx(50)
@@ -169,7 +169,7 @@ def add_bare_edition(proj: Path) -> None:
     import pyreadstat
 
     files = write_toy_raw(proj / "data" / "raw" / BARE)
-    frame, meta = pyreadstat.read_sav(str(files["survey"]), user_missing=True)
+    frame, _ = pyreadstat.read_sav(str(files["survey"]), user_missing=True)
     frame.loc[[1, 3, 10], "TYPE"] = 3.0  # three respondents of the new type (one with tools)
     sav = proj / "data" / "raw" / BARE / f"toy_{BARE}.sav"
     pyreadstat.write_sav(frame, str(sav), variable_value_labels={"TYPE": {1: "Commune", 2: "Autre", 3: NEW_TYPE}})
@@ -204,8 +204,15 @@ def add_bare_edition(proj: Path) -> None:
 def bare_project(tmp_path_factory) -> Path:
     proj = copy_project(tmp_path_factory.mktemp("bare") / "proj")
     add_bare_edition(proj)
-    res = run_snakemake(proj, "--cores", "2", f"results/{BARE}/rapport_{BARE}.html", f"results/{BARE}/rapport_{BARE}.pdf",
-                        f"results/{BARE}/conformity.txt", f"results/{BARE}/provenance.json")
+    res = run_snakemake(
+        proj,
+        "--cores",
+        "2",
+        f"results/{BARE}/rapport_{BARE}.html",
+        f"results/{BARE}/rapport_{BARE}.pdf",
+        f"results/{BARE}/conformity.txt",
+        f"results/{BARE}/provenance.json",
+    )
     if res.returncode != 0:
         pytest.fail(f"snakemake failed for the edition without registry:\n{res.stdout[-4000:]}\n{res.stderr[-8000:]}")
     return proj
@@ -232,7 +239,7 @@ def test_edition_without_registry_nor_published_builds_and_shows_its_new_type(ba
     merges = pd.read_csv(res / "tables" / "regroupements.csv")
     merged = merges[merges["dimension"] == "collectivity_type"]
     assert NEW_TYPE in columns or any(NEW_TYPE in str(members).split(" | ") and label in columns
-                                      for members, label in zip(merged["categories"], merged["label"]))
+                                      for members, label in zip(merged["categories"], merged["label"], strict=True))
     html = (res / f"rapport_{BARE}.html").read_text(encoding="utf-8")
     assert "Pôle d’équilibre territorial" in html or "Pôle d&#39;équilibre territorial" in html or NEW_TYPE in html
     assert (res / f"rapport_{BARE}.pdf").stat().st_size > 0

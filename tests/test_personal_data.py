@@ -47,7 +47,9 @@ def read_as_text(path: Path) -> str:
         wb = openpyxl.load_workbook(path, read_only=True)
         parts = [ws.title for ws in wb.worksheets]
         props = wb.properties
-        parts += [str(v) for v in (props.creator, props.title, props.subject, props.description, props.lastModifiedBy) if v]
+        parts += [
+            str(v) for v in (props.creator, props.title, props.subject, props.description, props.lastModifiedBy) if v
+        ]
         for ws in wb.worksheets:
             for row in ws.iter_rows(values_only=True):
                 parts += [str(v) for v in row if v is not None]
@@ -79,7 +81,7 @@ def raw_identifiers(built_project) -> dict[str, set[str]]:
         columns = [*codebook.identifiers.get("drop", []), *codebook.identifiers.get("pseudonymise", {})]
         if str(edition) == EDITION:
             assert set(IDENTIFIER_COLUMNS) <= set(columns)
-        for name, raw_spec in spec["raw"].items():
+        for raw_spec in spec["raw"].values():
             if raw_spec["format"] != "sav":
                 continue
             raw, _ = pyreadstat.read_sav(str(built_project / raw_spec["path"]), user_missing=True)
@@ -114,7 +116,9 @@ def test_no_raw_identifier_value_in_any_output(outputs, raw_identifiers):
     or as digits), COLL_NOM or ipaddr appears as a whole word in any processed or result file."""
     hits = []
     for column, values in raw_identifiers.items():
-        pattern = re.compile(r"(?<!\w)(?:" + "|".join(map(re.escape, sorted(values, key=len, reverse=True))) + r")(?!\w)")
+        pattern = re.compile(
+            r"(?<!\w)(?:" + "|".join(map(re.escape, sorted(values, key=len, reverse=True))) + r")(?!\w)"
+        )
         for f, text in outputs.items():
             found = sorted(set(pattern.findall(text)))
             if found:
@@ -190,15 +194,15 @@ def _true_ensemble_counts(built_project) -> list[tuple[str, str, int, int]]:
             frame = frame[frame[target.harmonised].isin([target.label_of(k) for k in q.filter.keys])]
         if q.is_categorical:
             values = frame[q.harmonised].dropna()
-            for c, label in zip([c.key for c in q.codes] + (["nsp"] if q.shows_nsp else []), q.labels()):
+            for c, label in zip([c.key for c in q.codes] + (["nsp"] if q.shows_nsp else []), q.labels(), strict=True):
                 out.append((q.id, c, int((values == label).sum()), len(values)))
         elif q.type == "multiple":
             m = frame[q.columns()]
             answered = m.notna().any(axis=1)
             # an exclusive « ne se prononce pas » leaves the base of every other option
-            excl = [col for o, col in zip(q.options, q.columns()) if o.exclusive]
+            excl = [col for o, col in zip(q.options, q.columns(), strict=True) if o.exclusive]
             nsp = m[excl].fillna(False).astype(bool).any(axis=1) if excl else pd.Series(False, index=m.index)
-            for o, col in zip(q.options, q.columns()):
+            for o, col in zip(q.options, q.columns(), strict=True):
                 rows = answered if o.exclusive else answered & ~nsp
                 out.append((q.id, o.key, int(m.loc[rows, col].fillna(False).astype(bool).sum()), int(rows.sum())))
     return out
@@ -214,7 +218,9 @@ def test_cells_of_one_or_two_respondents_are_suppressed_in_cells_csv_and_workboo
     for a multiple-response option, whose complement is — is blank in cells.csv (flagged
     ``suppressed``) and written « s » in tableaux.xlsx."""
     cells = published_cells
-    ens = cells[(cells["dimension"] == "ensemble") & (cells["statistic"] == "share")].set_index(["question_id", "answer_key"])
+    ens = cells[(cells["dimension"] == "ensemble") & (cells["statistic"] == "share")].set_index(
+        ["question_id", "answer_key"]
+    )
     wb = openpyxl.load_workbook(built_project / "results/2017/tableaux.xlsx")
     small = []
     for qid, key, n, base in _true_ensemble_counts(built_project):
@@ -241,7 +247,9 @@ def test_cells_of_one_or_two_respondents_are_suppressed_in_cells_csv_and_workboo
 def test_no_published_number_comes_from_fewer_than_three_respondents(published_cells):
     """In cells.csv no published count and no published base is 1 or 2 (for multiple-response
     options, no published complement base − count either)."""
-    c = published_cells[~published_cells["exempt"].astype(bool)]  # exemptions: counts not about persons, or printed by the edition
+    c = published_cells[
+        ~published_cells["exempt"].astype(bool)
+    ]  # exemptions: counts not about persons, or printed by the edition
     counting = c["statistic"].isin(["share", "first_share", "top3_share", "top2_share", "cumulative_share"])
     assert not c.loc[counting, "count"].between(1, MIN_CELL - 1).any()
     assert not c["base"].between(1, MIN_CELL - 1).any()
@@ -257,15 +265,22 @@ def test_no_cell_of_one_or_two_respondents_is_recovered_from_the_published_files
     3: no combination of published numbers — one subtraction or many — narrows it."""
     from barometre.audit import audit_published
 
-    result = audit_published(built_project / "results/2017/tables", built_project / "results/2017/figures.csv",
-                             built_project / "data/processed/2017/disclosure_primary.csv",
-                             CODEBOOK, registry=built_project / "registry/figures_2017.yaml",
-                             disclosure=yaml.safe_load((built_project / "config.yaml").read_text(encoding="utf-8"))["disclosure"],
-                             edition="2017")
+    result = audit_published(
+        built_project / "results/2017/tables",
+        built_project / "results/2017/figures.csv",
+        built_project / "data/processed/2017/disclosure_primary.csv",
+        CODEBOOK,
+        registry=built_project / "registry/figures_2017.yaml",
+        disclosure=yaml.safe_load((built_project / "config.yaml").read_text(encoding="utf-8"))["disclosure"],
+        edition="2017",
+    )
     primary = result[result["rule"].astype(str).str.startswith("primaire")]
     assert len(primary) >= 5
     assert (result["status"] == "protégé").all(), result[result["status"] != "protégé"].head().to_dict("records")
-    assert ((primary["feasible_min"] <= primary["protection_lower"]) & (primary["feasible_max"] >= primary["protection_upper"])).all()
+    assert (
+        (primary["feasible_min"] <= primary["protection_lower"])
+        & (primary["feasible_max"] >= primary["protection_upper"])
+    ).all()
 
 
 def workbook_cells(ws, sub: pd.DataFrame) -> list[tuple[str, str, str, str, object]]:
@@ -285,7 +300,7 @@ def workbook_cells(ws, sub: pd.DataFrame) -> list[tuple[str, str, str, str, obje
         if len(stats) > 1 and label in titles and all(c.value is None and c.fill.fill_type is None for c in row):
             stat = titles[label]
             continue
-        out += [(stat, str(label), dim, val, c) for (dim, val), c in zip(cols, row)]
+        out += [(stat, str(label), dim, val, c) for (dim, val), c in zip(cols, row, strict=True)]
     return out
 
 
@@ -300,7 +315,7 @@ def _shown_cells(group: pd.DataFrame) -> int:
         counts = pd.to_numeric(answer["count"], errors="coerce").fillna(0)
         if stat in PERCENT_STATISTICS and not answer["suppressed"].any() and (counts == 0).all():
             continue
-        n += sum((d, v) in columns for d, v in zip(answer["dimension"], answer["dimension_value"]))
+        n += sum((d, v) in columns for d, v in zip(answer["dimension"], answer["dimension_value"], strict=True))
     return n
 
 

@@ -121,12 +121,18 @@ def test_multiple_response_share_is_never_below_the_single_share(data):
     frame, _, _ = frame_from(q, rows)
     keys = [c.key for c in q.codes] + (["nsp"] if q.shows_nsp else [])
     labels = q.labels()
-    multi = Question(id=q.id + "M", harmonised=q.harmonised + "_multi", level=q.level, type="multiple",
-                     wording=q.wording, options=tuple(Option(k, lab, f"M_{k}") for k, lab in zip(keys, labels)))
+    multi = Question(
+        id=q.id + "M",
+        harmonised=q.harmonised + "_multi",
+        level=q.level,
+        type="multiple",
+        wording=q.wording,
+        options=tuple(Option(k, lab, f"M_{k}") for k, lab in zip(keys, labels, strict=True)),
+    )
     extra = data.draw(st.lists(st.lists(st.booleans(), min_size=len(keys), max_size=len(keys)),
                                min_size=len(rows), max_size=len(rows)), label="extra ticks")
     answers = frame[q.harmonised].astype(object)
-    for j, (key, label) in enumerate(zip(keys, labels)):
+    for j, (key, label) in enumerate(zip(keys, labels, strict=True)):
         col = [None if pd.isna(a) else (a == label) or extra[i][j] for i, a in enumerate(answers)]
         frame[f"{multi.harmonised}__{key}"] = pd.array(col, dtype="boolean")
     for dim in (None, ROLE.harmonised):

@@ -18,7 +18,14 @@ from barometre import audit
 from barometre.codebook import load_codebook
 from barometre.disclosure import apply_disclosure, publishable
 from barometre.publication import (
-    REASON_TEST, Policy, apply_merges, merge_maps, policy_summary, primary_codes, protect, publish_figures,
+    REASON_TEST,
+    Policy,
+    apply_merges,
+    merge_maps,
+    policy_summary,
+    primary_codes,
+    protect,
+    publish_figures,
     publish_tests,
 )
 from barometre.tabulate import tabulate_level
@@ -70,7 +77,9 @@ def base_rows() -> list[tuple]:
     rows = [("Commune", "Élu·e", "Oui", None)] * 9 + [("Commune", "Élu·e", "Non", None)] * 8
     rows += [("Commune", "Agent", "Oui", "Directeur·rice ou chef·fe de service")] * 7
     rows += [("Commune", "Agent", "Non", "Chargé·e de mission")] * 9
-    rows += [("Intercommunalité", "Élu·e", "Oui", None)] * 5 + [("Intercommunalité", "Agent", "Non", "Chargé·e de mission")] * 6
+    rows += [("Intercommunalité", "Élu·e", "Oui", None)] * 5 + [
+        ("Intercommunalité", "Agent", "Non", "Chargé·e de mission")
+    ] * 6
     return rows
 
 
@@ -83,7 +92,7 @@ def labels_ok() -> None:
 
 def test_tests_n_gives_back_the_masked_nsp_before_and_not_after():
     labels_ok()
-    rows = base_rows() + [("Commune", "Agent", "Ne se prononce pas", "Chargé·e de mission")]
+    rows = [*base_rows(), ("Commune", "Agent", "Ne se prononce pas", "Chargé·e de mission")]
     cells, tests = tabulate(frame(rows), ("Q29",))
     assert failures(old_way(cells, tests)) > 0  # base − n = the one « ne se prononce pas »
     done = protect(cells, tests, CB, POLICY, {})
@@ -93,7 +102,11 @@ def test_tests_n_gives_back_the_masked_nsp_before_and_not_after():
 
 
 def test_filter_bases_and_the_cross_published_twice():
-    rows = base_rows() + [("Métropole", "Élu·e", "Oui", None)] * 2 + [("Métropole", "Agent", "Oui", "Chargé·e de mission")] * 5
+    rows = (
+        base_rows()
+        + [("Métropole", "Élu·e", "Oui", None)] * 2
+        + [("Métropole", "Agent", "Oui", "Chargé·e de mission")] * 5
+    )
     cells, tests = tabulate(frame(rows))
     assert failures(old_way(cells, tests)) > 0  # Métropole élus = Q01 × role − Q05 base (agents)
     done = protect(cells, tests, CB, POLICY, {})
@@ -101,7 +114,9 @@ def test_filter_bases_and_the_cross_published_twice():
 
 
 def test_the_same_cross_twice_alone():
-    rows = base_rows() + [("Métropole", "Élu·e", "Oui", None)] + [("Métropole", "Agent", "Non", "Chargé·e de mission")] * 6
+    rows = (
+        base_rows() + [("Métropole", "Élu·e", "Oui", None)] + [("Métropole", "Agent", "Non", "Chargé·e de mission")] * 6
+    )
     cells, tests = tabulate(frame(rows), ("Q01", "Q03"))
     done = protect(cells, tests, CB, POLICY, {})
     assert failures(attack(done.cells, done.tests, cells)) == 0
@@ -113,9 +128,13 @@ def test_the_same_cross_twice_alone():
 
 
 def test_merges_are_the_same_in_every_level():
-    resp = pd.DataFrame({"collectivity_type": ["Commune"] * 5 + ["Département"] * 2 + ["Service de l'État"] + ["Métropole"] * 4})
+    resp = pd.DataFrame(
+        {"collectivity_type": ["Commune"] * 5 + ["Département"] * 2 + ["Service de l'État"] + ["Métropole"] * 4}
+    )
     tools = pd.DataFrame({"collectivity_type": ["Commune"] * 6 + ["Métropole"] * 2 + ["Département"] * 3})
-    maps = merge_maps({"respondent": resp, "tool": tools}, {"respondent": ["collectivity_type"], "tool": ["collectivity_type"]}, 3)
+    maps = merge_maps(
+        {"respondent": resp, "tool": tools}, {"respondent": ["collectivity_type"], "tool": ["collectivity_type"]}, 3
+    )
     assert set(maps) == {"collectivity_type"}
     assert set(maps["collectivity_type"]) == {"Département", "Service de l'État", "Métropole"}
     merged = [apply_merges(f, maps)["collectivity_type"].value_counts() for f in (resp, tools)]
@@ -123,7 +142,11 @@ def test_merges_are_the_same_in_every_level():
 
 
 def test_a_figure_that_would_give_a_cell_back_is_withheld():
-    rows = base_rows() + [("Métropole", "Élu·e", "Oui", None)] * 2 + [("Métropole", "Agent", "Non", "Chargé·e de mission")] * 5
+    rows = (
+        base_rows()
+        + [("Métropole", "Élu·e", "Oui", None)] * 2
+        + [("Métropole", "Agent", "Non", "Chargé·e de mission")] * 5
+    )
     cells, tests = tabulate(frame(rows), ("Q01", "Q03"))
     done = protect(cells, tests, CB, POLICY, {})
     spec = {"id": "Z01", "definition": "élus de métropole", "unit": "respondents", "measure": "count",
@@ -168,8 +191,36 @@ def test_random_small_editions_never_publish_a_recoverable_cell(draws):
 
 def test_audit_summary_is_one_french_line(tmp_path):
     table = pd.DataFrame({c: [] for c in audit.AUDIT_COLUMNS})
-    table.loc[0] = ["Q01", "respondent", "role", "Élu·e", "Métropole", "share", "", 0, 7, 0, 3, audit.RULE_PRIMARY, audit.PROTECTED]
-    table.loc[1] = ["Q01", "respondent", "role", "Agent", "Métropole", "share", "", 4, 11, np.nan, np.nan, audit.RULE_SECONDARY, audit.PROTECTED]
+    table.loc[0] = [
+        "Q01",
+        "respondent",
+        "role",
+        "Élu·e",
+        "Métropole",
+        "share",
+        "",
+        0,
+        7,
+        0,
+        3,
+        audit.RULE_PRIMARY,
+        audit.PROTECTED,
+    ]
+    table.loc[1] = [
+        "Q01",
+        "respondent",
+        "role",
+        "Agent",
+        "Métropole",
+        "share",
+        "",
+        4,
+        11,
+        np.nan,
+        np.nan,
+        audit.RULE_SECONDARY,
+        audit.PROTECTED,
+    ]
     path = tmp_path / "disclosure_audit.csv"
     table.to_csv(path, index=False)
     line = audit.audit_summary(path)

@@ -1,6 +1,7 @@
 """Verbal quantifiers (barometre.quantifiers): the text can never contradict the data."""
 from __future__ import annotations
 
+import itertools
 import math
 from fractions import Fraction
 
@@ -15,10 +16,10 @@ from barometre.quantifiers import (
     Interval,
     UnknownQuantifierError,
     normalize_phrase,
-    typeset,
     quantifier_holds,
     quantifier_interval,
     quantify,
+    typeset,
 )
 
 GRID = [i / 20 for i in range(0, 2001)]  # 0 .. 100 step 0.05
@@ -185,7 +186,7 @@ def test_published_wordings(quote, value):
 def test_default_choices_lie_inside_their_phrase_and_do_not_overlap():
     for choice in DEFAULT_CHOICES:
         assert choice.range.issubset(QUANTIFIERS[choice.phrase].interval), choice
-    for a, b in zip(DEFAULT_CHOICES, DEFAULT_CHOICES[1:]):
+    for a, b in itertools.pairwise(DEFAULT_CHOICES):
         assert a.range.high <= b.range.low
         if a.range.high == b.range.low:
             assert not (a.range.high_closed and b.range.low_closed), (a, b)

@@ -50,7 +50,9 @@ def test_no_internal_code_nor_snake_case(built_project, edition, document):
     text = _visible(html)
     assert not SNAKE_RE.findall(text), sorted(set(SNAKE_RE.findall(text)))[:20]
     assert not ENGLISH_CODES.findall(text), sorted(set(ENGLISH_CODES.findall(text)))
-    pdf = subprocess.run(["pdftotext", "-enc", "UTF-8", str(pdf_path), "-"], capture_output=True, text=True, check=True).stdout
+    pdf = subprocess.run(
+        ["pdftotext", "-enc", "UTF-8", str(pdf_path), "-"], capture_output=True, text=True, check=True
+    ).stdout
     cited = set(SNAKE_RE.findall(re.sub(r"<[^>]+>", "", " ".join(re.findall(r"<code>(.*?)</code>", html, re.S)))))
     # an identifier set as code may wrap inside a word in the PDF: a fragment of a cited one is the same name
     stray = {t for t in set(SNAKE_RE.findall(pdf)) - cited if not any(t in c for c in cited)}
@@ -64,11 +66,38 @@ def test_no_internal_code_nor_snake_case(built_project, edition, document):
 def test_guillemets_hold_no_ordinary_space(built_project, edition, document):
     html_path, pdf_path = _paths(built_project, edition, document)
     text = _visible(html_path.read_text(encoding="utf-8"), keep_code=True)
-    assert not re.findall(r"« |\s»(?<! »)| »", text.replace("\u202f»", "")), re.findall(r".{20}(?:« | »).{0,20}", text)[:5]
-    pdf = subprocess.run(["pdftotext", "-enc", "UTF-8", str(pdf_path), "-"], capture_output=True, text=True, check=True).stdout
+    assert not re.findall(r"« |\s»(?<! »)| »", text.replace("\u202f»", "")), re.findall(r".{20}(?:« | »).{0,20}", text)[
+        :5
+    ]
+    pdf = subprocess.run(
+        ["pdftotext", "-enc", "UTF-8", str(pdf_path), "-"], capture_output=True, text=True, check=True
+    ).stdout
     lines = pdf.splitlines()
-    assert not [l for l in lines if l.rstrip().endswith("«")], "a « ends a line"
-    assert not [l for l in lines if l.lstrip().startswith("»")], "a » starts a line"
+    assert not [line for line in lines if line.rstrip().endswith("«")], "a « ends a line"
+    assert not [line for line in lines if line.lstrip().startswith("»")], "a » starts a line"
+
+
+def _page_extent(box) -> tuple[float, set[int]]:
+    """Lowest edge of a page box's content, and the parts (ids of ``partie`` or cover elements) it shows."""
+    bottom, parts = box.content_box_y(), set()
+
+    def walk(b, part):
+        nonlocal bottom
+        element = getattr(b, "element", None)
+        classes = (element.get("class") or "").split() if element is not None else []
+        if "partie" in classes or "cover" in classes:
+            part = id(element)
+            parts.add(part)
+        if type(b).__name__ in ("LineBox", "InlineReplacedBox", "BlockReplacedBox", "TableRowBox"):
+            bottom = max(bottom, b.position_y + b.margin_height())
+        for c in getattr(b, "children", []):
+            if type(b).__name__ != "LineBox":
+                walk(c, part)
+
+    for child in box.children:
+        if type(child).__name__ != "MarginBox":  # running header and page number
+            walk(child, None)
+    return bottom, parts
 
 
 def _page_fills(html: str, base_url: Path) -> list[tuple[float, bool]]:
@@ -86,24 +115,7 @@ def _page_fills(html: str, base_url: Path) -> list[tuple[float, bool]]:
     for page in document.pages:
         box = page._page_box
         top, height = box.content_box_y(), box.height
-        bottom, parts = top, set()
-
-        def walk(b, part):
-            nonlocal bottom
-            element = getattr(b, "element", None)
-            classes = (element.get("class") or "").split() if element is not None else []
-            if "partie" in classes or "cover" in classes:
-                part = id(element)
-                parts.add(part)
-            if type(b).__name__ in ("LineBox", "InlineReplacedBox", "BlockReplacedBox", "TableRowBox"):
-                bottom = max(bottom, b.position_y + b.margin_height())
-            for c in getattr(b, "children", []):
-                if type(b).__name__ != "LineBox":
-                    walk(c, part)
-
-        for child in box.children:
-            if type(child).__name__ != "MarginBox":  # running header and page number
-                walk(child, None)
+        bottom, parts = _page_extent(box)
         pages.append(((bottom - top) / height, parts))
     out = []
     for i, (fill, parts) in enumerate(pages):

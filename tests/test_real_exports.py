@@ -12,7 +12,6 @@ import io
 import re
 from pathlib import Path
 
-import numpy as np
 import openpyxl
 import pandas as pd
 import pytest
@@ -43,9 +42,21 @@ def sav_with(tmp_path, frame, meta, name="survey.sav", **meta_changes) -> Path:
         pass
 
     m = Meta()
-    m.__dict__.update({k: getattr(meta, k) for k in ("file_label", "column_names_to_labels", "notes", "variable_value_labels",
-                                                       "missing_ranges", "variable_measure", "variable_display_width",
-                                                       "original_variable_types")})
+    m.__dict__.update(
+        {
+            k: getattr(meta, k)
+            for k in (
+                "file_label",
+                "column_names_to_labels",
+                "notes",
+                "variable_value_labels",
+                "missing_ranges",
+                "variable_measure",
+                "variable_display_width",
+                "original_variable_types",
+            )
+        }
+    )
     m.__dict__.update(meta_changes)
     return write_sav_like(frame, m, tmp_path / name)
 
@@ -148,14 +159,17 @@ def test_99_in_each_question_type_is_a_missing_code_not_a_value(tmp_path, real, 
     else:
         assert pd.isna(row[q.harmonised])
         ev = result.events
-        assert ((ev["column"] == q.harmonised) & (ev["row"] == r + 1) & (ev["action"] == "code manquant → non-réponse")).any()
+        assert (
+            (ev["column"] == q.harmonised) & (ev["row"] == r + 1) & (ev["action"] == "code manquant → non-réponse")
+        ).any()
 
 
 # --------------------------------------------------------------------------- 3. identifiers are strings
 def _bp_csv(tmp_path, ids: list[str], name="bp.csv") -> Path:
     lines = BP_TEXT.split("\r\n") if "\r\n" in BP_TEXT else BP_TEXT.split("\n")
     body = [ln for ln in lines[1:] if ln.strip()]
-    out = [lines[0]] + [i + ln[ln.index(";"):] for i, ln in zip(ids, body)] + body[len(ids):]
+    # The first len(ids) records take the given identifiers; the rest keep theirs.
+    out = [lines[0], *(i + ln[ln.index(";"):] for i, ln in zip(ids, body, strict=False)), *body[len(ids):]]
     p = tmp_path / name
     p.write_bytes("\n".join(out).encode("cp1252"))
     return p
@@ -286,12 +300,17 @@ def _notations(digits: str) -> st.SearchStrategy[str]:
 PHONES = st.builds(lambda first, rest: first + rest, st.sampled_from("1234567"),
                    st.text("0123456789", min_size=8, max_size=8)).flatmap(_notations)
 INTERNATIONAL = st.sampled_from(["+44 20 7946 0958", "+1 415 555 2671", "+32 2 555 12 12", "+49 30 901820"])
-EMAILS = st.builds(lambda user, host, tld: f"{user}@{host}.{tld}",
-                   st.from_regex(r"[a-z][a-z0-9._-]{1,12}[a-z0-9]", fullmatch=True),
-                   st.from_regex(r"[a-z][a-z0-9-]{1,10}[a-z0-9]", fullmatch=True), st.sampled_from(["fr", "org", "com"]))
+EMAILS = st.builds(
+    lambda user, host, tld: f"{user}@{host}.{tld}",
+    st.from_regex(r"[a-z][a-z0-9._-]{1,12}[a-z0-9]", fullmatch=True),
+    st.from_regex(r"[a-z][a-z0-9-]{1,10}[a-z0-9]", fullmatch=True),
+    st.sampled_from(["fr", "org", "com"]),
+)
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture]
+)
 @given(phone=st.one_of(PHONES, INTERNATIONAL), email=EMAILS, words=st.sampled_from(["Voir", "Contact :", "", "tél."]))
 def test_generated_identifiers_never_survive_redaction(phone, email, words):
     """Any phone number in any notation and any e-mail, typed into free text, is masked."""
@@ -304,7 +323,9 @@ def test_generated_identifiers_never_survive_redaction(phone, email, words):
         assert not re.search(r"\d{2}[\s.-]?\d{2}[\s.-]?\d{2}[\s.-]?\d{2}", joined), joined
 
 
-@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=8, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture]
+)
 @given(phone=PHONES, email=EMAILS)
 def test_generated_identifiers_reach_no_processed_file(tmp_path_factory, real, phone, email):
     """Identifiers typed into every kind of free text of both exports (« autre » fields, tool comments,
@@ -355,7 +376,9 @@ def test_generated_identifiers_reach_no_output_of_a_full_build_pdf_included(tmp_
     sav = proj / "data/raw/2017" / "barometre_2017_limesurvey.sav"
     raw, meta = pyreadstat.read_sav(str(sav), user_missing=True)
     tools = [i for i in range(len(raw)) if raw.loc[i, "NB_OUTILS"] in (1, 2, 3)]
-    for k, (col, row) in enumerate([("O1_NOM", tools[0]), ("O1_COMMENT", tools[1]), ("OD_COMMENT", 5), ("SERVICE_other", 7)]):
+    for k, (col, row) in enumerate(
+        [("O1_NOM", tools[0]), ("O1_COMMENT", tools[1]), ("OD_COMMENT", 5), ("SERVICE_other", 7)]
+    ):
         raw.loc[row, col] = f"contact {emails[k]} / {phones[k]}"
     write_sav_like(raw, meta, sav)
     bp = proj / "data/raw/2017" / BP_CSV.name

@@ -109,7 +109,9 @@ def _norm(text: str) -> str:
 def _pdf_text(pdf: Path) -> str:
     if shutil.which("pdftotext") is None:
         pytest.skip("poppler-utils (pdftotext) not installed")
-    return subprocess.run(["pdftotext", "-enc", "UTF-8", str(pdf), "-"], capture_output=True, text=True, check=True).stdout
+    return subprocess.run(
+        ["pdftotext", "-enc", "UTF-8", str(pdf), "-"], capture_output=True, text=True, check=True
+    ).stdout
 
 
 @pytest.mark.parametrize("edition", GENERIC_EDITIONS)
@@ -163,7 +165,12 @@ def test_generic_report_reads_as_a_report(built_project, edition):
     assert "Données synthétiques : reconstruction documentée" in text
     for heading in ("Chiffres clés", "Contexte", "Méthodologie", "À propos", "indicatifs"):
         assert heading in text, heading
-    for heading in ("Conformité avec l'édition publiée", "Tableaux croisés", "Glossaire", "Contradictions et ambiguïtés des sources"):
+    for heading in (
+        "Conformité avec l'édition publiée",
+        "Tableaux croisés",
+        "Glossaire",
+        "Contradictions et ambiguïtés des sources",
+    ):
         assert heading in note_text, heading
     # one chart per chart of charts.json, each printed with its title
     manifest = yaml.safe_load((res / "charts" / "charts.json").read_text(encoding="utf-8"))
@@ -200,14 +207,20 @@ def test_trends_report_shows_every_indicator(built_project):
     assert (res / "rapport_tendances.pdf").stat().st_size > 10_000
     trends = read_trends(res / "trends.csv")
     for r in trends.itertuples():
-        m = re.search(rf'<span class="trend" data-indicator="{r.indicator}" data-edition="{r.edition}">(.*?)</span>', html)
+        m = re.search(
+            rf'<span class="trend" data-indicator="{r.indicator}" data-edition="{r.edition}">(.*?)</span>', html
+        )
         assert m, (r.indicator, r.edition)
         expected = r.value_label if pd.notna(r.value) else fr.MISSING
         assert htmlmod.unescape(m.group(1)) == expected, (r.indicator, r.edition)
     for ind, rows in trends.groupby("indicator", sort=False):
         comparable = int((rows["comparable"] & rows["value"].notna()).sum()) >= 2
-        block = re.search(rf'<div class="trend-block" id="indicateur-{ind}" data-indicator="{ind}" data-comparable="(oui|non)">(.*?)</div>\n',
-                          html, re.S)
+        block = re.search(
+            rf'<div class="trend-block" id="indicateur-{ind}" data-indicator="{ind}"'
+            rf' data-comparable="(oui|non)">(.*?)</div>\n',
+            html,
+            re.S,
+        )
         assert block, ind
         assert block.group(1) == ("oui" if comparable else "non"), ind
         if not comparable:
@@ -235,8 +248,12 @@ def test_part_titles_from_the_codebook_then_the_published_reference(tmp_path):
         return yaml.safe_load((ROOT / "references" / f"published_{e}.yaml").read_text(encoding="utf-8"))
 
     cb2018 = load_codebook(ROOT / "codebooks/2018.yaml")
-    assert part_titles(cb2018, published("2018")) == {1: "La collectivité et le répondant", 2: "Les dispositifs de participation",
-                                                      3: "L'organisation de la participation", 4: "Le budget de la participation"}
+    assert part_titles(cb2018, published("2018")) == {
+        1: "La collectivité et le répondant",
+        2: "Les dispositifs de participation",
+        3: "L'organisation de la participation",
+        4: "Le budget de la participation",
+    }
     cb2016 = load_codebook(ROOT / "codebooks/2016.yaml")
     assert cb2016.parts == {}
     titles = part_titles(cb2016, published("2016"))

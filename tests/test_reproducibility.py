@@ -156,7 +156,7 @@ def test_provenance_records_versions_git_state_and_build_date(provenance):
     commit, dirty = provenance["git"]["commit"], provenance["git"]["dirty"]
     assert (commit is None and dirty is None) or (re.fullmatch(r"[0-9a-f]{40}", commit) and isinstance(dirty, bool))
     assert provenance["source_date_epoch"] == str(EPOCH)
-    assert provenance["build_date"] == dt.datetime.fromtimestamp(EPOCH, dt.timezone.utc).isoformat()
+    assert provenance["build_date"] == dt.datetime.fromtimestamp(EPOCH, dt.UTC).isoformat()
     assert provenance["edition"] == EDITION and provenance["synthetic_data"] is True
 
 
@@ -171,8 +171,11 @@ def test_build_provenance_relativises_absolute_inputs(tmp_path, monkeypatch):
         (root / "config.yaml").write_text("a: 1\n", encoding="utf-8")
         monkeypatch.setenv("SOURCE_DATE_EPOCH", str(EPOCH))
         monkeypatch.chdir(root)
-        records.append(build_provenance("2017", {"bp": str(root / "data/raw/x.csv"), "config": str(root / "config.yaml")},
-                                        True, root=root))
+        records.append(
+            build_provenance(
+                "2017", {"bp": str(root / "data/raw/x.csv"), "config": str(root / "config.yaml")}, True, root=root
+            )
+        )
     assert records[0] == records[1]
     assert set(records[0]["inputs"]) == {"data/raw/x.csv", "config.yaml"}
 
@@ -311,7 +314,9 @@ def test_a_template_change_reruns_only_the_report(built_copy):
     append_byte(template)
     rerun = per_edition(jobs_to_rerun(built_copy))
     assert "render_report" in rerun[EDITION], rerun
-    assert all("render_report" in rules and rules <= {"plot_charts", "render_report"} for rules in rerun.values()), rerun
+    assert all("render_report" in rules and rules <= {"plot_charts", "render_report"} for rules in rerun.values()), (
+        rerun
+    )
 
 
 @pytest.mark.e2e

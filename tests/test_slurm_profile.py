@@ -39,7 +39,11 @@ def _resources_by_rule(output: str) -> dict[str, list[dict[str, str]]]:
 
 
 def _rule_names() -> set[str]:
-    return {m.group(1) for path in (ROOT / "rules").glob("*.smk") for m in re.finditer(r"^rule (\w+):", path.read_text(encoding="utf-8"), re.M)}
+    return {
+        m.group(1)
+        for path in (ROOT / "rules").glob("*.smk")
+        for m in re.finditer(r"^rule (\w+):", path.read_text(encoding="utf-8"), re.M)
+    }
 
 
 def _needs_plugin():
@@ -59,7 +63,7 @@ def dry_run(project):
 
 
 def test_dry_run_succeeds_and_lists_the_jobs(dry_run):
-    proj, res = dry_run
+    _, res = dry_run
     out = res.stdout + res.stderr
     assert res.returncode == 0, out[-4000:]
     assert "This was a dry-run" in out
@@ -99,9 +103,13 @@ def test_site_profile_sets_partition_and_account_without_touching_tracked_files(
     example = yaml.safe_load((ROOT / "profiles" / "site.example.yaml").read_text(encoding="utf-8"))
     assert set(example["default-resources"]) == {"slurm_partition", "slurm_account"} and example["slurm-qos"]
     site = project / "profiles" / "site.yaml"
-    site.write_text('default-resources:\n  slurm_partition: "compute"\n  slurm_account: "myproject"\n', encoding="utf-8")
+    site.write_text(
+        'default-resources:\n  slurm_partition: "compute"\n  slurm_account: "myproject"\n', encoding="utf-8"
+    )
     try:
-        res = run_snakemake(project, "-n", "--profile", "profiles/slurm", "--profile", "profiles/site.yaml", timeout=300)
+        res = run_snakemake(
+            project, "-n", "--profile", "profiles/slurm", "--profile", "profiles/site.yaml", timeout=300
+        )
     finally:
         site.unlink()
     out = res.stdout + res.stderr

@@ -18,7 +18,10 @@ from conftest import EDITION, run_snakemake
 #: What a reader opens for one edition, by subcategory of the Snakemake report.
 EXPECTED = {
     "Publication": {f"results/{EDITION}/rapport_{EDITION}.html", f"results/{EDITION}/rapport_{EDITION}.pdf"},
-    "Note technique": {f"results/{EDITION}/note_technique_{EDITION}.html", f"results/{EDITION}/note_technique_{EDITION}.pdf"},
+    "Note technique": {
+        f"results/{EDITION}/note_technique_{EDITION}.html",
+        f"results/{EDITION}/note_technique_{EDITION}.pdf",
+    },
     "Tableaux": {f"results/{EDITION}/tableaux.xlsx"},
     "Chiffres et conformité": {f"results/{EDITION}/figures.csv", f"results/{EDITION}/conformity.txt"},
     "Données ouvertes": {f"results/{EDITION}/datapackage.json"},

@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from barometre.codebook import load_codebook
+from barometre.codebook import Codebook, load_codebook
 from barometre.trends import (
     DIFFERENCE_COLUMNS,
     TREND_COLUMNS,
@@ -37,9 +37,17 @@ EDITIONS = ["2016", "2017", "2018"]
 
 # --------------------------------------------------------------------------- small made-up editions
 def toy_codebook(tmp_path: Path, edition: str, *, nsp: str = "show", keys=("oui", "non"), extra: dict | None = None,
-                 with_tools: bool = False) -> "Codebook":  # noqa: F821
-    q = {"id": "Q1", "harmonised": "opinion", "level": "respondent", "type": "single", "wording": "Êtes-vous d'accord ?",
-         "raw": "OP", "nsp": nsp, "codes": [{"code": i + 1, "key": k, "label": k.capitalize()} for i, k in enumerate(keys)]}
+                 with_tools: bool = False) -> Codebook:
+    q = {
+        "id": "Q1",
+        "harmonised": "opinion",
+        "level": "respondent",
+        "type": "single",
+        "wording": "Êtes-vous d'accord ?",
+        "raw": "OP",
+        "nsp": nsp,
+        "codes": [{"code": i + 1, "key": k, "label": k.capitalize()} for i, k in enumerate(keys)],
+    }
     q.update(extra or {})
     questions = [q]
     sources = {"survey": {"level": "respondent", "id_column": "id"}}
@@ -58,8 +66,11 @@ def toy_edition(tmp_path, edition, answers: list[str | None], **kw) -> EditionDa
     n = len(answers)
     resp = pd.DataFrame({"respondent_id": [f"R{i}" for i in range(n)], "collectivity_id": [f"C{i}" for i in range(n)],
                          "opinion": answers})
-    tools = pd.DataFrame({"tool_id": ["R0-1"], "respondent_id": ["R0"], "tool_type": ["A"]}) if kw.get("with_tools") else \
-        pd.DataFrame({"tool_id": pd.Series(dtype="string"), "respondent_id": pd.Series(dtype="string")})
+    tools = (
+        pd.DataFrame({"tool_id": ["R0-1"], "respondent_id": ["R0"], "tool_type": ["A"]})
+        if kw.get("with_tools")
+        else pd.DataFrame({"tool_id": pd.Series(dtype="string"), "respondent_id": pd.Series(dtype="string")})
+    )
     return EditionData(edition, cb, {"respondents": resp, "tools": tools, "bp": pd.DataFrame()}, None, True)
 
 
@@ -109,9 +120,11 @@ def test_nsp_in_one_base_and_not_in_the_other_is_not_comparable(tmp_path):
 
 def test_codebook_flags_rule_comparisons_out(tmp_path):
     note = "Échelle changée."
-    data = {"2001": toy_edition(tmp_path, "2001", ["Oui", "Non"], extra={"comparable": False, "comparability_note": note}),
-            "2002": toy_edition(tmp_path, "2002", ["Oui", "Non"]),
-            "2003": toy_edition(tmp_path, "2003", ["Oui", "Oui"], extra={"comparable_with": ["2002"]})}
+    data = {
+        "2001": toy_edition(tmp_path, "2001", ["Oui", "Non"], extra={"comparable": False, "comparability_note": note}),
+        "2002": toy_edition(tmp_path, "2002", ["Oui", "Non"]),
+        "2003": toy_edition(tmp_path, "2003", ["Oui", "Oui"], extra={"comparable_with": ["2002"]}),
+    }
     t = run([SHARE_OUI], data).set_index("edition")
     assert not t.loc["2001", "comparable"] and "Échelle changée" in t.loc["2001", "note"]
     assert t.loc["2002", "comparable"] and t.loc["2003", "comparable"]
@@ -133,7 +146,10 @@ def test_registry_override_and_tool_unit(tmp_path):
 
 
 def test_value_labels():
-    assert value_label(1.82, {"measure": "mean", "decimals": 2, "value_unit": "€ par habitant"}) == "1,82\u00a0€ par habitant"
+    assert (
+        value_label(1.82, {"measure": "mean", "decimals": 2, "value_unit": "€ par habitant"})
+        == "1,82\u00a0€ par habitant"
+    )
     assert value_label(194, {"measure": "distinct", "decimals": 0}) == "194"
     assert value_label(float("nan"), {"measure": "share"}) == "\u2013"
 
@@ -174,10 +190,16 @@ def rows(diff, a, b, name):
 
 def test_differences_cover_every_pair_and_variable(differences):
     assert list(differences.columns) == DIFFERENCE_COLUMNS
-    assert set(zip(differences["edition_a"], differences["edition_b"])) == {("2016", "2017"), ("2016", "2018"), ("2017", "2018")}
+    assert set(zip(differences["edition_a"], differences["edition_b"], strict=True)) == {
+        ("2016", "2017"),
+        ("2016", "2018"),
+        ("2017", "2018"),
+    }
     for a, b in (("2016", "2017"), ("2017", "2018")):
         names = {q.harmonised for e in (a, b) for q in load_codebook(ROOT / f"codebooks/{e}.yaml").questions}
-        assert set(differences[(differences["edition_a"] == a) & (differences["edition_b"] == b)]["harmonised"]) == names
+        assert (
+            set(differences[(differences["edition_a"] == a) & (differences["edition_b"] == b)]["harmonised"]) == names
+        )
 
 
 def test_differences_name_what_changed(differences):
@@ -199,10 +221,12 @@ def trend_rows() -> pd.DataFrame:
     base = {"indicator": "part_x", "label": "Part des x", "unit": "collectivities", "unit_label": "collectivités",
             "measure": "share", "synthetic": True}
     return pd.DataFrame([
-        dict(base, edition="2016", value=51.0, value_label="51,0\u202f%", ci_low=44.0, ci_high=58.0, base=194, comparable=True),
-        dict(base, edition="2017", value=66.3, value_label="66,3\u202f%", ci_low=56.5, ci_high=74.9, base=98, comparable=True),
-        dict(base, edition="2018", value=math.nan, value_label="\u2013", ci_low=math.nan, ci_high=math.nan, base=math.nan,
-             comparable=False),
+        dict(base, edition="2016", value=51.0, value_label="51,0\u202f%", ci_low=44.0, ci_high=58.0, base=194,
+             comparable=True),
+        dict(base, edition="2017", value=66.3, value_label="66,3\u202f%", ci_low=56.5, ci_high=74.9, base=98,
+             comparable=True),
+        dict(base, edition="2018", value=math.nan, value_label="\u2013", ci_low=math.nan, ci_high=math.nan,
+             base=math.nan, comparable=False),
     ])
 
 
@@ -267,8 +291,14 @@ def test_mean_and_median_per_inhabitant(tmp_path):
     from barometre.figures import compute_figure
 
     cb = toy_codebook(tmp_path, "2001")
-    frame = pd.DataFrame({"respondent_id": ["R1", "R2", "R3", "R4", "R5"], "collectivity_id": ["C1", "C2", "C3", "C4", "C5"],
-                          "budget": [1000.0, 1500.0, 1500.0, 4000.0, None], "pop": [1000, 1000, 1000, 1000, 1000]})
+    frame = pd.DataFrame(
+        {
+            "respondent_id": ["R1", "R2", "R3", "R4", "R5"],
+            "collectivity_id": ["C1", "C2", "C3", "C4", "C5"],
+            "budget": [1000.0, 1500.0, 1500.0, 4000.0, None],
+            "pop": [1000, 1000, 1000, 1000, 1000],
+        }
+    )
     frames = {"respondents": frame, "tools": pd.DataFrame(), "bp": pd.DataFrame()}
     spec = {"unit": "collectivities", "measure": "mean", "variable": "budget", "per": "pop"}
     mean = compute_figure(spec, frames, cb)
@@ -288,5 +318,5 @@ def test_config_checks_the_trends_block(tmp_path):
     assert [e for e, spec in config["editions"].items() if not spec.get("report", True)] == []
     check_files(config, ROOT)
     bad = dict(config, trends={"editions": ["2016", "2031"], "registry": "registry/nope.yaml"})
-    with pytest.raises(ConfigError, match="trends/registry.*\n.*2031"):
+    with pytest.raises(ConfigError, match=r"trends/registry.*\n.*2031"):
         check_files(bad, ROOT)

@@ -37,7 +37,10 @@ def test_html_text_nodes_only():
     html = ('<p title="l\'a : b">L&#39;outil &amp; « <span class="fig">52,7 %</span> » ; 1er</p>'
             "<style>a:b;</style><code>tool_type ; x</code><svg><text>« a »</text></svg>")
     out = typeset_html(html)
-    assert out.startswith(f'<p title="l\'a : b">L’outil &amp; «{NNBSP}<span class="fig">52,7{NNBSP}%</span>{NNBSP}»{NNBSP}; 1<sup>er</sup></p>')
+    assert out.startswith(
+        f'<p title="l\'a : b">L’outil &amp; «{NNBSP}<span class="fig">52,7{NNBSP}%</span>'
+        f"{NNBSP}»{NNBSP}; 1<sup>er</sup></p>"
+    )
     assert "<style>a:b;</style><code>tool_type ; x</code><svg><text>« a »</text></svg>" in out
     assert typeset_html("a &lt;b&gt; c") == "a &lt;b&gt; c"  # escaped text stays escaped
 

@@ -52,7 +52,10 @@ def main(argv: list[str]) -> int:
         print(f"error: no output file under {', '.join(OUTPUT_DIRS)} in either project", file=sys.stderr)
         return 1
     if problems:
-        print(f"error: {len(problems)} of {count} output files differ between the local and the cluster build:", file=sys.stderr)
+        print(
+            f"error: {len(problems)} of {count} output files differ between the local and the cluster build:",
+            file=sys.stderr,
+        )
         for line in problems:
             print(f"  {line}", file=sys.stderr)
         return 1

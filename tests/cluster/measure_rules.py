@@ -15,6 +15,7 @@ without editing the rules); a peak shorter than 0.1 s can be missed.
 """
 from __future__ import annotations
 
+import contextlib
 import re
 import subprocess
 import sys
@@ -40,10 +41,8 @@ def _script_of(proc: psutil.Process) -> str | None:
 def _tree_rss(proc: psutil.Process) -> int:
     total = 0
     for p in [proc, *proc.children(recursive=True)]:
-        try:
+        with contextlib.suppress(psutil.Error):
             total += p.memory_info().rss
-        except psutil.Error:
-            pass
     return total
 
 
@@ -64,10 +63,8 @@ def main(argv: list[str]) -> int:
                 continue
             job = jobs.setdefault(p.pid, {"script": name, "start": now, "peak": 0})
             job["end"] = now
-            try:
+            with contextlib.suppress(psutil.Error):
                 job["peak"] = max(job["peak"], _tree_rss(p))
-            except psutil.Error:
-                pass
         time.sleep(0.1)
     by_script: dict[str, list[dict]] = defaultdict(list)
     for job in jobs.values():
