@@ -195,7 +195,7 @@ class Model:
             s.add({i: 1, self.B(level, q, cond): -1}, -math.inf, 0)
         return i
 
-    def total(self, name: str, coefs: Mapping[int, float]) -> int:
+    def total(self, name: Hashable, coefs: Mapping[int, float]) -> int:
         """An unknown equal to a linear combination (top-2, cumulative, figure numerators)."""
         s = self.system
         i = s.var(("T", name))
@@ -293,11 +293,11 @@ def add_cells(model: Model, cells: pd.DataFrame) -> dict[int, tuple[int | None, 
     s = model.system
     units: dict[int, tuple[int | None, int | None]] = {}
     families: dict[tuple, dict[tuple[str, str], int]] = defaultdict(dict)
-    for pos, row in zip(range(len(cells)), cells.itertuples(index=False)):
+    for pos, row in enumerate(cells.itertuples(index=False)):
         r = pd.Series(row._asdict())
         c, b = cell_unknowns(model, r)
         units[pos] = (c, b)
-        if c is None:
+        if c is None or b is None:  # not a count (cell_unknowns gives both unknowns or neither)
             continue
         where = f"{r['question_id']} {r['statistic']} {r['answer_key']} × {r['dimension_value']}"
         count, base = _known_count(r)
@@ -366,7 +366,12 @@ def add_tests(model: Model, cells: pd.DataFrame, tests: pd.DataFrame) -> None:
                 for o in q.options if q.type == "multiple" else ():
                     if o.exclusive and str(t.answer_key) != o.key:  # another option: tested among substantive answers
                         terms[model.flag(level, q, cond, "option", o.key)] -= 1
-        s.fix(model.total(("test", t.question_id, t.dimension, t.answer_key), terms), float(t.n), f"test {t.question_id}", True)
+        s.fix(
+            model.total(("test", t.question_id, t.dimension, t.answer_key), terms),
+            float(t.n),
+            f"test {t.question_id}",
+            True,
+        )
 
 
 def figure_terms(model: Model, spec: Mapping) -> tuple[dict[int, float], dict[int, float]] | None:
@@ -403,7 +408,9 @@ def figure_terms(model: Model, spec: Mapping) -> tuple[dict[int, float], dict[in
         if base == "substantive" and q.is_categorical:
             den = _combine((1, den), (-1, {model.answer(level, q, fcond, NSP_LABEL): 1.0}))
         elif base == "substantive" and q.type == "multiple":
-            den = _combine((1, den), (-1, {model.flag(level, q, fcond, "option", o.key): 1.0 for o in q.options if o.exclusive}))
+            den = _combine(
+                (1, den), (-1, {model.flag(level, q, fcond, "option", o.key): 1.0 for o in q.options if o.exclusive})
+            )
     if measure == "difference":
         minus = {model.answer(level, q, fcond, _label(q, k)): 1.0 for k in spec["minus_keys"]}
         num = _combine((1, num), (-1, minus))
@@ -431,7 +438,7 @@ def add_figures(model: Model, figures: pd.DataFrame, registry: Sequence[Mapping]
         terms = None if spec is None else figure_terms(model, spec)
         if terms is None:
             continue
-        for part, col in zip(terms, ("numerator", "denominator")):
+        for part, col in zip(terms, ("numerator", "denominator"), strict=True):
             if part and pd.notna(f.get(col)):
                 s.fix(model.total(("fig", figure_key(f), col), part), float(f[col]), f"figure {figure_key(f)}", True)
 
@@ -446,8 +453,10 @@ def add_identities(model: Model, cells: pd.DataFrame, identities: Sequence[Mappi
         target = ident["level"]
         if not (cells["level"] == target).any() or not set(ident["weights"]) <= {c.key for c in q.codes}:
             continue  # another questionnaire: the identity is not known to hold
-        shared = set(cells.loc[cells["level"] == q.level, "dimension"]) & set(cells.loc[cells["level"] == target, "dimension"])
-        conds = [frozenset()]
+        shared = set(cells.loc[cells["level"] == q.level, "dimension"]) & set(
+            cells.loc[cells["level"] == target, "dimension"]
+        )
+        conds: list[Cond] = [frozenset()]
         for d in sorted(shared - {ENSEMBLE}):
             vals = cells.loc[(cells["level"] == target) & (cells["dimension"] == d), "dimension_value"].unique()
             conds += [model.cond([(d, str(v))]) for v in vals]
@@ -477,22 +486,28 @@ def feasible_intervals(system: LinearSystem, targets: Sequence[int]) -> tuple[np
     unknown = np.flatnonzero(np.isnan(known))
     pos = np.full(n, -1)
     pos[unknown] = np.arange(unknown.size)
-    r_idx, c_idx, vals, lo, hi = [], [], [], [], []
-    for coefs, l, h in system.rows:
+    r_idx: list[int] = []
+    c_idx: list[int] = []
+    vals: list[float] = []
+    lo: list[float] = []
+    hi: list[float] = []
+    for coefs, lower, upper in system.rows:
         const = sum(v * known[i] for i, v in coefs.items() if not math.isnan(known[i]))
         free = [(pos[i], v) for i, v in coefs.items() if math.isnan(known[i])]
         if not free:
-            if const < l - 1e-6 or const > h + 1e-6:
+            if const < lower - 1e-6 or const > upper + 1e-6:
                 terms = ", ".join(f"{v:g}×{system.keys[i]}={known[i]:g}" for i, v in coefs.items())
-                raise BarometreError(f"published values contradict a constraint: {const:g} not in [{l:g}, {h:g}] ({terms})")
+                raise BarometreError(
+                    f"published values contradict a constraint: {const:g} not in [{lower:g}, {upper:g}] ({terms})"
+                )
             continue
         k = len(lo)
         for p, v in free:
             r_idx.append(k)
             c_idx.append(p)
             vals.append(v)
-        lo.append(l - const)
-        hi.append(h - const)
+        lo.append(lower - const)
+        hi.append(upper - const)
     m = len(lo)
     A = csr_matrix(coo_matrix((vals, (r_idx, c_idx)), shape=(m, unknown.size)))
     adj = (A.T @ A).astype(bool) if m else csr_matrix((unknown.size, unknown.size))
@@ -520,7 +535,9 @@ def feasible_intervals(system: LinearSystem, targets: Sequence[int]) -> tuple[np
                 c[j] = sign
                 res = milp(c, constraints=cons, integrality=np.ones(cols.size), bounds=Bounds(0, np.inf))
                 if res.status == 2:
-                    raise BarometreError(f"published values are inconsistent (no solution) around {system.keys[targets[t]]}")
+                    raise BarometreError(
+                        f"published values are inconsistent (no solution) around {system.keys[targets[t]]}"
+                    )
                 out[t] = sign * res.fun if res.status == 0 else (math.inf if sign < 0 else 0.0)
     return out_lo, out_hi
 
@@ -555,7 +572,7 @@ def read_published_cells(tables: str | Path) -> pd.DataFrame:
         part = pd.read_csv(path, keep_default_na=False, na_values=[""])
         if not set(keycols) <= set(part.columns):
             continue
-        merged = cells[keycols].merge(part[keycols + ["count", "base"]], on=keycols, how="left")
+        merged = cells[keycols].merge(part[[*keycols, "count", "base"]], on=keycols, how="left")
         for col in ("count", "base"):
             cells[col] = cells[col].fillna(pd.Series(merged[col].to_numpy(), index=cells.index))
     return cells
@@ -569,6 +586,14 @@ def read_merges(tables: str | Path) -> dict[str, dict[str, list[str]]]:
         for r in pd.read_csv(path).itertuples(index=False):
             out[str(r.dimension)][str(r.label)] = str(r.categories).split(" | ")
     return dict(out)
+
+
+def _count_unknowns(units: Mapping[int, tuple[int | None, int | None]], pos: int) -> tuple[int, int]:
+    """The (count, base) unknowns of row ``pos`` of ``cells``, which must be a count."""
+    c, b = units[pos]
+    if c is None or b is None:
+        raise BarometreError(f"row {pos} of the cells is not a count: it has no unknowns to attack")
+    return c, b
 
 
 def audit_cells(
@@ -593,8 +618,8 @@ def audit_cells(
     rows = np.flatnonzero(masked)
     targets = []
     for p in rows:
-        c, b = units[int(p)]
-        if primary[p] == 2 and b is not None:
+        c, b = _count_unknowns(units, int(p))
+        if primary[p] == 2:
             targets.append(model.total(("complement", int(p)), {b: 1.0, c: -1.0}))
         else:
             targets.append(c)
@@ -646,7 +671,11 @@ def audit_published(
     prim = pd.read_csv(primary, keep_default_na=False, na_values=[""])
     codes = cells[keys].astype(str).merge(prim.astype({k: str for k in keys}), on=keys, how="left")["primary"]
     primary_codes = codes.fillna(0).to_numpy(dtype=int)
-    exempt = cells["exempt"].astype(str).str.lower().eq("true").to_numpy() if "exempt" in cells else np.zeros(len(cells), bool)
+    exempt = (
+        cells["exempt"].astype(str).str.lower().eq("true").to_numpy()
+        if "exempt" in cells
+        else np.zeros(len(cells), bool)
+    )
     ex_figs = figs[figs["disclosure_status"] == "exempt"] if "disclosure_status" in figs else None
     caps = exempt_caps(codebook, cells, exempt, primary_codes, ex_figs, specs, read_merges(tables),
                        policy.identities)
@@ -669,8 +698,9 @@ def exempt_caps(
             blank[col] = blank[col].astype(float).where(exempt)
     model, units = build_model(codebook, blank, None, figures, registry, merges, identities)
     rows = np.flatnonzero((primary > 0) & np.array([units[p][0] is not None for p in range(len(cells))]))
-    targets = [model.total(("complement", int(p)), {units[int(p)][1]: 1.0, units[int(p)][0]: -1.0})
-               if primary[p] == 2 else units[int(p)][0] for p in rows]
+    pairs = [_count_unknowns(units, int(p)) for p in rows]
+    targets = [model.total(("complement", int(p)), {b: 1.0, c: -1.0}) if primary[p] == 2 else c
+               for p, (c, b) in zip(rows, pairs, strict=True)]
     lo_c, hi_c = np.full(len(cells), -np.inf), np.full(len(cells), np.inf)
     if targets:
         lo, hi = feasible_intervals(model.system, targets)
@@ -686,10 +716,13 @@ def audit_summary(path: str | Path) -> str:
     primary = int(table["protection_lower"].notna().sum())
     from barometre import fr
 
-    verdict = ("pour chacune, les valeurs compatibles avec tout ce qui est publié couvrent encore tout l'intervalle "
-               "protégé" if failed == 0 else f"{fr.format_number(failed)} " + ("peuvent être resserrées" if failed > 1 else
-                                                                        "peut être resserrée")
-               + " en deçà de leur protection")
+    verdict = (
+        "pour chacune, les valeurs compatibles avec tout ce qui est publié couvrent encore tout l'intervalle protégé"
+        if failed == 0
+        else f"{fr.format_number(failed)} "
+        + ("peuvent être resserrées" if failed > 1 else "peut être resserrée")
+        + " en deçà de leur protection"
+    )
     return (f"Audit du secret statistique : {fr.format_number(n)} cellules masquées (dont {fr.format_number(primary)} "
             f"sous le seuil de diffusion) ont été attaquées par programmation linéaire en nombres entiers à partir de "
             f"tous les fichiers publiés ; {verdict}.")

@@ -56,7 +56,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from barometre.codebook import CATEGORICAL_TYPES, Codebook
+from barometre.codebook import Codebook
 from barometre.design import exclusive_base_problems, protect_exclusive_bases, split_exclusive
 from barometre.errors import BarometreError
 
@@ -172,7 +172,9 @@ class _QuestionIndex:
         self.qid = str(sub["question_id"].iloc[0])
         self.kind = np.array([statistic_kind(s, self.qtype) for s in self.stat])
         # columns
-        colkeys = [(ENSEMBLE_DIMENSION, "") if d == ENSEMBLE_DIMENSION else (d, v) for d, v in zip(self.dim, dval)]
+        colkeys = [
+            (ENSEMBLE_DIMENSION, "") if d == ENSEMBLE_DIMENSION else (d, v) for d, v in zip(self.dim, dval, strict=True)
+        ]
         self.col_names: list[tuple[str, str]] = []
         ids: dict[tuple[str, str], int] = {}
         for ck in colkeys:
@@ -304,14 +306,14 @@ def _protect_question(idx: _QuestionIndex, codebook: Codebook | None) -> tuple[n
                 changed = True
     basesupp = colsupp[idx.col].copy()
     # median follows mean; a hidden numeric mean also hides its base (= count)
-    for p in np.flatnonzero(idx.kind == FOLLOW):
+    for p in np.flatnonzero(idx.kind == FOLLOW).tolist():
         twin = np.flatnonzero((idx.col == idx.col[p]) & mean_like & (idx.stat == "mean"))
         if twin.size and supp[twin].any():
             supp[p] = True
     if idx.qtype == "numeric":
         basesupp |= supp
     # derived cells
-    for p in np.flatnonzero(idx.kind == DERIVED):
+    for p in np.flatnonzero(idx.kind == DERIVED).tolist():
         comp, base_comp = _components(idx, p, codebook)
         if base_comp.size and supp[base_comp].any():
             supp[p] = True
@@ -430,12 +432,12 @@ def check_disclosure(cells: pd.DataFrame, min_cell: int = 3, *, codebook: Codebo
             if has_flags and "base_suppressed" in sub.columns
             else np.zeros(len(sub), dtype=bool)
         )
-        for p in np.flatnonzero(idx.primary() & ~supp):
+        for p in np.flatnonzero(idx.primary() & ~supp).tolist():
             problems.append(
                 f"{idx.label(p)}: published cell from fewer than {min_cell} respondents "
                 f"(count {idx.n[p]:g}, base {idx.b[p]:g})"
             )
-        for p in np.flatnonzero((idx.b > 0) & (idx.b < min_cell) & ~bsupp):
+        for p in np.flatnonzero((idx.b > 0) & (idx.b < min_cell) & ~bsupp).tolist():
             problems.append(f"{idx.label(p)}: published base {idx.b[p]:g} < {min_cell}")
         colhidden = np.zeros(len(idx.col_names), dtype=bool)
         counting = np.isin(idx.kind, [PARTITION, BINARY])
@@ -457,7 +459,7 @@ def check_disclosure(cells: pd.DataFrame, min_cell: int = 3, *, codebook: Codebo
                 problems.append(
                     f"{idx.qid} × {d}: exactly one hidden column base, recoverable from the Ensemble base"
                 )
-        for p in np.flatnonzero((idx.kind == DERIVED) & ~supp):
+        for p in np.flatnonzero((idx.kind == DERIVED) & ~supp).tolist():
             comp, base_comp = _components(idx, p, codebook)
             if supp[comp].any() or supp[base_comp].any():
                 problems.append(f"{idx.label(p)}: derived cell published while a component is suppressed")

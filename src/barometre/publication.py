@@ -33,7 +33,7 @@ import pandas as pd
 
 from barometre import audit
 from barometre.codebook import Codebook
-from barometre.disclosure import MERGED_LABEL, apply_disclosure, publishable, statistic_kind, BINARY
+from barometre.disclosure import BINARY, MERGED_LABEL, apply_disclosure, publishable, statistic_kind
 
 log = logging.getLogger("barometre")
 
@@ -70,7 +70,7 @@ class Policy:
     identities: tuple[Mapping, ...] = field(default_factory=tuple)
 
     @classmethod
-    def from_config(cls, disclosure: Mapping, edition: str | None = None) -> "Policy":
+    def from_config(cls, disclosure: Mapping, edition: str | None = None) -> Policy:
         """Global defaults, then ``disclosure.editions[edition]`` (lists are extended, values replaced)."""
         spec = {k: v for k, v in disclosure.items() if k != "editions"}
         over = dict((disclosure.get("editions") or {}).get(str(edition), {}) or {})
@@ -151,7 +151,11 @@ def _categories(frames: Mapping[str, pd.DataFrame], dim: str) -> list[str]:
     for frame in frames.values():
         if dim in frame.columns:
             s = frame[dim]
-            vals = [str(c) for c in s.cat.categories] if isinstance(s.dtype, pd.CategoricalDtype) else sorted(s.dropna().astype(str).unique())
+            vals = (
+                [str(c) for c in s.cat.categories]
+                if isinstance(s.dtype, pd.CategoricalDtype)
+                else sorted(s.dropna().astype(str).unique())
+            )
             cats += [c for c in vals if c not in cats]
     return cats
 
@@ -164,8 +168,13 @@ def apply_merges(frame: pd.DataFrame, maps: Mapping[str, Sequence[str]], label: 
         if dim == keep or dim not in out.columns:
             continue
         s = out[dim]
-        cats = [str(c) for c in s.cat.categories] if isinstance(s.dtype, pd.CategoricalDtype) else sorted(s.dropna().astype(str).unique())
-        values = s.astype(object).where(s.notna(), None).map(lambda v: label if v is not None and str(v) in members else v)
+        cats = (
+            [str(c) for c in s.cat.categories]
+            if isinstance(s.dtype, pd.CategoricalDtype)
+            else sorted(s.dropna().astype(str).unique())
+        )
+        in_group = s.notna() & s.astype(str).isin(members)
+        values = s.astype(object).where(s.notna(), None).mask(in_group, label)
         out[dim] = pd.Categorical(values, categories=[*[c for c in cats if c not in members], label])
     return out
 
@@ -201,7 +210,9 @@ def primary_codes(cells: pd.DataFrame, min_cell: int) -> np.ndarray:
     """0: not a primary cell; 1: a count of ``1 .. min_cell-1``; 2: such a complement (options)."""
     n = cells["unweighted_count" if "unweighted_count" in cells else "count"].to_numpy(dtype=float)
     b = cells["unweighted_base" if "unweighted_base" in cells else "base"].to_numpy(dtype=float)
-    binary = np.array([statistic_kind(s, t) == BINARY for s, t in zip(cells["statistic"], cells["question_type"])])
+    binary = np.array(
+        [statistic_kind(s, t) == BINARY for s, t in zip(cells["statistic"], cells["question_type"], strict=True)]
+    )
     counting = ~cells["statistic"].isin(["mean", "median"]).to_numpy()
     small = (n > 0) & (n < min_cell) & counting
     comp = binary & (b - n > 0) & (b - n < min_cell)
@@ -216,7 +227,9 @@ def publish_tests(flags: pd.DataFrame, tests: pd.DataFrame) -> pd.DataFrame:
     masked_tables = set()
     sel = flags[hidden & dims.to_numpy()]
     for r in sel[["question_id", "dimension", "statistic", "answer_key", "question_type"]].itertuples(index=False):
-        masked_tables.add((r.question_id, r.dimension, r.statistic, r.answer_key if r.question_type == "multiple" else ""))
+        masked_tables.add(
+            (r.question_id, r.dimension, r.statistic, r.answer_key if r.question_type == "multiple" else "")
+        )
     ok = []
     for t in tests.itertuples(index=False):
         stats = stat_of.get(str(t.answer_key), ("share",))
@@ -236,7 +249,13 @@ def _mask_var(flags: pd.DataFrame, system: audit.LinearSystem, var: int) -> None
     """Mask every published place of unknown ``var``: its cells, or the whole column of its base."""
     supp = flags["suppressed"].to_numpy(bool).copy()
     bsupp = flags["base_suppressed"].to_numpy(bool).copy()
-    colkey = flags["question_id"].astype(str) + "\x1f" + flags["dimension"].astype(str) + "\x1f" + flags["dimension_value"].astype(str)
+    colkey = (
+        flags["question_id"].astype(str)
+        + "\x1f"
+        + flags["dimension"].astype(str)
+        + "\x1f"
+        + flags["dimension_value"].astype(str)
+    )
     for pos, kind in system.origin.get(var, []):
         if kind == "count":
             supp[pos] = True
@@ -271,9 +290,9 @@ def _candidate(system: audit.LinearSystem, rows_of: Mapping[int, list[int]], tar
                     seen.add(j)
                     if j in system.known:
                         if j not in system.pinned and j not in exempt_vars and system.origin.get(j):
-                            v = system.known[j]
+                            size = system.known[j]
                             # smallest cell that can absorb a protection range (≥ min_cell), else smallest non-zero
-                            cands.append((0 if v >= min_cell else 1 if v > 0 else 2, v, j))
+                            cands.append((0 if size >= min_cell else 1 if size > 0 else 2, size, j))
                     else:
                         nxt.append(j)
         if cands:
@@ -325,15 +344,22 @@ def protect(
     for round_ in range(MAX_ROUNDS):
         public = publishable(flags)
         pub_tests = publish_tests(flags, tests)
-        model, units = audit.build_model(codebook, public, pub_tests, exempt_figures, registry, merges, policy.identities)
+        model, units = audit.build_model(
+            codebook, public, pub_tests, exempt_figures, registry, merges, policy.identities
+        )
         result = audit.audit_cells(model, units, public, primary, policy.lower, policy.upper, subset=todo, caps=caps)
         failed = result[result["status"] == audit.FAILED]
         if failed.empty:
             break
         before = public["count"].isna().to_numpy()
-        exempt_vars = {units[p][0] for p in np.flatnonzero(exempt)} | {units[p][1] for p in np.flatnonzero(exempt)}
+        exempt_vars = {u for p in np.flatnonzero(exempt).tolist() for u in units[p] if u is not None}
         rows_of = _rows_of(model.system)
-        chosen = {c for t in failed["target"] for c in [_candidate(model.system, rows_of, int(t), exempt_vars, policy.min_cell)] if c is not None}
+        chosen = {
+            c
+            for t in failed["target"]
+            for c in [_candidate(model.system, rows_of, int(t), exempt_vars, policy.min_cell)]
+            if c is not None
+        }
         if not chosen:
             break
         for var in sorted(chosen):
@@ -341,7 +367,12 @@ def protect(
         todo = np.zeros(len(cells), dtype=bool)
         todo[failed["position"].to_numpy(dtype=int)] = True
         todo |= publishable(flags)["count"].isna().to_numpy() & ~before
-        log.info("secondary suppression, round %d: %d cells still narrowed, %d more masked", round_ + 1, len(failed), len(chosen))
+        log.info(
+            "secondary suppression, round %d: %d cells still narrowed, %d more masked",
+            round_ + 1,
+            len(failed),
+            len(chosen),
+        )
     flags["suppression_reason"] = np.where(flags["suppressed"] | flags["base_suppressed"], REASON_MASKED, "")
     flags["exempt"] = exempt
     if "letters" in flags.columns:
@@ -354,15 +385,17 @@ def protect(
 
 def figure_exemption(key: str, spec: Mapping, policy: Policy) -> Exemption | None:
     """The exemption covering a figure (by key, by level of its unit, or by its question's « Ensemble »)."""
-    level = {"respondents": "respondent", "collectivities": "respondent", "tools": "tool", "bp": "bp"}.get(str(spec.get("unit")))
+    level = {"respondents": "respondent", "collectivities": "respondent", "tools": "tool", "bp": "bp"}.get(
+        str(spec.get("unit"))
+    )
     for e in policy.exemptions:
         if e.figure is not None:
             if e.figure in (key, key.partition(".")[0]):
                 return e
-        elif e.level is not None and e.question is None and e.level == level and spec.get("unit") != "collectivities":
-            return e
-        elif e.question is not None and e.question == spec.get("question") and e.dimension in (None, audit.ENSEMBLE) \
-                and not spec.get("filter"):
+        elif (e.level is not None and e.question is None and e.level == level
+              and spec.get("unit") != "collectivities") or (
+                e.question is not None and e.question == spec.get("question")
+                and e.dimension in (None, audit.ENSEMBLE) and not spec.get("filter")):
             return e
     return None
 
@@ -391,7 +424,11 @@ def publish_figures(
         if ex is not None:
             st, why = EXEMPT, ex.reason
         elif terms is not None:
-            targets = [model.total(("fig", key, col), part) for part, col in zip(terms, ("numerator", "denominator")) if part]
+            targets = [
+                model.total(("fig", key, col), part)
+                for part, col in zip(terms, ("numerator", "denominator"), strict=True)
+                if part
+            ]
             lo, hi = audit.feasible_intervals(model.system, targets)
             st, why = (PUBLISHED, "") if np.all(lo == hi) else (SUPPRESSED, REASON_FIGURE)
         else:
