@@ -1,4 +1,5 @@
 """Rule audit_disclosure: thin entry point (see barometre.pipeline.run_audit)."""
+# mypy: disable-error-code="name-defined"
 from barometre.pipeline import logging_to, run_audit
 
 with logging_to(snakemake.log[0]):  # noqa: F821 - injected by Snakemake

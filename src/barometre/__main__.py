@@ -25,7 +25,9 @@ def _processed_frames(edition: str) -> dict[str, pd.DataFrame]:
     names = {"respondents": "respondents.parquet", "tools": "tools.parquet", "bp": "bp_inventory.parquet"}
     missing = [str(base / f) for f in names.values() if not (base / f).is_file()]
     if missing:
-        raise BarometreError(f"processed tables missing ({', '.join(missing)}): run `snakemake` (or `make report`) first")
+        raise BarometreError(
+            f"processed tables missing ({', '.join(missing)}): run `snakemake` (or `make report`) first"
+        )
     return {k: pd.read_parquet(base / f) for k, f in names.items()}
 
 
@@ -57,7 +59,7 @@ def explain_text(figure_id: str, edition: str, config_path: str = "config.yaml")
     if spec.get("synthetic"):
         out.append("Données synthétiques : reconstruction documentée des exports de cette édition.")
     blocks = codebook.sources.get("survey", {}).get("tool_blocks", {}).get("count")
-    for entry, fig in zip(entries, figures):
+    for entry, fig in zip(entries, figures, strict=True):
         out.append("")
         out.append(f"== {fig.key} — {fig.definition}")
         out += [f"{label} : {text}" for label, text in explanation(asdict(fig), entry, codebook, exclusions,
@@ -67,14 +69,18 @@ def explain_text(figure_id: str, edition: str, config_path: str = "config.yaml")
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m barometre", description="Baromètre de la démocratie locale numérique")
+    parser = argparse.ArgumentParser(
+        prog="python -m barometre", description="Baromètre de la démocratie locale numérique"
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("explain", help="explique le calcul d'un chiffre du registre (ex. F05)")
     p.add_argument("figure", help="identifiant du chiffre, ex. F05 ou R03.commune")
     p.add_argument("--edition", required=True)
     p.add_argument("--config", default="config.yaml")
     c = sub.add_parser("codebook", help="outils du codebook").add_subparsers(dest="action", required=True)
-    d = c.add_parser("draft", help="brouillon de codebook tiré d'un export SPSS, chaque supposition marquée « À VÉRIFIER »")
+    d = c.add_parser(
+        "draft", help="brouillon de codebook tiré d'un export SPSS, chaque supposition marquée « À VÉRIFIER »"
+    )
     d.add_argument("export", help="l'export .sav")
     d.add_argument("--like", help="codebook d'une édition précédente (noms harmonisés, clés, types, filtres)")
     d.add_argument("--output", help="fichier YAML à écrire (par défaut : la sortie standard)")

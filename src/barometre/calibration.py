@@ -68,7 +68,9 @@ class CalibrationResult:
         """The calibration in one French paragraph (technical note)."""
         from barometre import fr
 
-        method = "calage par raking (ajustements proportionnels itérés)" if self.method == "raking" else "calage linéaire"
+        method = (
+            "calage par raking (ajustements proportionnels itérés)" if self.method == "raking" else "calage linéaire"
+        )
         variables = ", ".join(dict.fromkeys(self.margins["variable"]))
         w = self.weights.to_numpy(dtype=float)
         state = "convergé" if self.converged else "NON convergé"
@@ -157,7 +159,11 @@ def calibrate(frame: pd.DataFrame, margins: Mapping[str, Mapping[str, float]], *
     n = len(frame)
     d = np.ones(n) if base_weights is None else np.asarray(base_weights, dtype=float)
     mean_w = t.sum() / len(margins) / n  # population / rows: the mean weight after calibration
-    lo, hi = ((float(trim[0]) * mean_w, float(trim[1]) * mean_w) if trim is not None else (0.0 if method == "raking" else -np.inf, np.inf))
+    lo, hi = (
+        (float(trim[0]) * mean_w, float(trim[1]) * mean_w)
+        if trim is not None
+        else (0.0 if method == "raking" else -np.inf, np.inf)
+    )
     w = d.copy()
     it = 0
     err = np.inf
@@ -192,7 +198,9 @@ def calibrate(frame: pd.DataFrame, margins: Mapping[str, Mapping[str, float]], *
                              trimmed, deff, table)
 
 
-def calibrate_frames(frames: Mapping[str, pd.DataFrame], spec: Mapping) -> tuple[dict[str, pd.DataFrame], CalibrationResult]:
+def calibrate_frames(
+    frames: Mapping[str, pd.DataFrame], spec: Mapping
+) -> tuple[dict[str, pd.DataFrame], CalibrationResult]:
     """Add the calibrated weight to the respondents, and to each tool its respondent's weight.
 
     ``frames``: processed frames by name (``respondents``, ``tools``, ``bp``). Raises when the
@@ -203,7 +211,9 @@ def calibrate_frames(frames: Mapping[str, pd.DataFrame], spec: Mapping) -> tuple
     res = calibrate(resp, opts["margins"], method=opts["method"], trim=opts["trim"],
                     max_iter=int(opts["max_iter"]), tolerance=float(opts["tolerance"]))
     if not res.converged:
-        worst = res.margins.assign(gap=(res.margins["weighted"] - res.margins["target"]).abs()).nlargest(1, "gap").iloc[0]
+        worst = (
+            res.margins.assign(gap=(res.margins["weighted"] - res.margins["target"]).abs()).nlargest(1, "gap").iloc[0]
+        )
         raise ValidationError(
             f"calibration did not converge after {res.iterations} passes: margin {worst['variable']} = "
             f"« {worst['category']} » weighted {worst['weighted']:.6f} for target {worst['target']:g} "

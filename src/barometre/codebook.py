@@ -284,7 +284,9 @@ def _question(q: dict) -> Question:
         type=q["type"],
         wording=q["wording"],
         raw=q.get("raw"),
-        codes=tuple(Code(c["code"], c["key"], c["label"], tuple(c.get("export_labels", ()))) for c in q.get("codes", [])),
+        codes=tuple(
+            Code(c["code"], c["key"], c["label"], tuple(c.get("export_labels", ()))) for c in q.get("codes", [])
+        ),
         options=tuple(
             Option(o["key"], o["label"], o["raw"], bool(o.get("exclusive", False))) for o in q.get("options", [])
         ),

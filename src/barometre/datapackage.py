@@ -25,8 +25,8 @@ import pandas as pd
 
 from barometre import __version__
 from barometre.config import edition_config
-from barometre.typography import typeset
 from barometre.provenance import build_date, sha256_file
+from barometre.typography import typeset
 
 log = logging.getLogger("barometre")
 
@@ -291,7 +291,11 @@ def _resource(path: Path, root: Path, kind: str, title: str, description: str) -
 
 def question_tables(tables: Path) -> list[Path]:
     """The per-question tables of ``tables/`` (every CSV but cells, tests and calibration), sorted."""
-    return sorted(p for p in tables.glob("*.csv") if p.name not in ("cells.csv", "tests.csv", "calibration.csv", "regroupements.csv"))
+    return sorted(
+        p
+        for p in tables.glob("*.csv")
+        if p.name not in ("cells.csv", "tests.csv", "calibration.csv", "regroupements.csv")
+    )
 
 
 def build_datapackage(edition: str, tables: str | Path, figures: str | Path, root: str | Path,

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -92,8 +92,12 @@ def load_registry(path: str | Path) -> list[dict]:
     """
     path = Path(path)
     data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    lines = schema_problems(data, json.loads(REGISTRY_SCHEMA.read_text(encoding="utf-8")), entries="figures",
-                            label=lambda e, i: f"figure {e.get('id', i)}{'.' + e['component'] if e.get('component') else ''}")
+    lines = schema_problems(
+        data,
+        json.loads(REGISTRY_SCHEMA.read_text(encoding="utf-8")),
+        entries="figures",
+        label=lambda e, i: f"figure {e.get('id', i)}{'.' + e['component'] if e.get('component') else ''}",
+    )
     if lines:
         raise CodebookError(f"{path}: invalid figures registry:\n  " + "\n  ".join(lines))
     keys = [(f["id"], f.get("component", "")) for f in data["figures"]]
@@ -207,7 +211,11 @@ def compute_figure(spec: dict, frames: dict[str, pd.DataFrame], codebook: Codebo
     out: dict[str, Any] = {"numerator": math.nan, "denominator": math.nan, "value": math.nan,
                            "ci_low": math.nan, "ci_high": math.nan, "numerator_rule": "", "base_rule": ""}
     if measure == "count" and "question" not in spec:
-        out.update(numerator=float(len(frame)), value=float(len(frame)), numerator_rule=f"{UNIT_LABELS[spec['unit']]}{filter_rule}")
+        out.update(
+            numerator=float(len(frame)),
+            value=float(len(frame)),
+            numerator_rule=f"{UNIT_LABELS[spec['unit']]}{filter_rule}",
+        )
         return out
     if measure in ("mean", "median"):
         values, rule = _ratio_values(frame, spec["variable"], spec.get("per"))
@@ -231,7 +239,9 @@ def compute_figure(spec: dict, frames: dict[str, pd.DataFrame], codebook: Codebo
     if q.filter is not None:
         fq = codebook.question(q.filter.question)
         frame = frame[frame[fq.harmonised].isin(_labels(fq, list(q.filter.keys)))]
-        filter_rule += f" (filtre du questionnaire : {fq.harmonised} ∈ {{{', '.join(_labels(fq, list(q.filter.keys)))}}})"
+        filter_rule += (
+            f" (filtre du questionnaire : {fq.harmonised} ∈ {{{', '.join(_labels(fq, list(q.filter.keys)))}}})"
+        )
     num, answered, rule = _answer_masks(frame, q, spec)
     out["numerator_rule"] = rule + filter_rule
     if measure == "count":
@@ -241,7 +251,9 @@ def compute_figure(spec: dict, frames: dict[str, pd.DataFrame], codebook: Codebo
     base_kind = spec.get("base", "answered")
     if base_kind == "answered":
         base = answered
-        answered_words = f"ayant classé au moins un élément de {q.id}" if q.type == "ranking" else f"ayant répondu à {q.id}"
+        answered_words = (
+            f"ayant classé au moins un élément de {q.id}" if q.type == "ranking" else f"ayant répondu à {q.id}"
+        )
         out["base_rule"] = f"{UNIT_LABELS[spec['unit']]} {answered_words}{filter_rule}"
     elif base_kind == "substantive":
         if q.is_categorical:
@@ -252,7 +264,9 @@ def compute_figure(spec: dict, frames: dict[str, pd.DataFrame], codebook: Codebo
             base = answered & ~frame[exclusive].fillna(False).astype(bool).any(axis=1) if exclusive else answered
         else:
             base = answered
-        out["base_rule"] = f"{UNIT_LABELS[spec['unit']]} ayant répondu à {q.id}, hors « ne se prononce pas »{filter_rule}"
+        out["base_rule"] = (
+            f"{UNIT_LABELS[spec['unit']]} ayant répondu à {q.id}, hors « ne se prononce pas »{filter_rule}"
+        )
     else:
         base = pd.Series(True, index=frame.index)
         out["base_rule"] = f"tous les {UNIT_LABELS[spec['unit']]}{filter_rule}"
@@ -293,15 +307,27 @@ def _published_bounds(pub: dict, component: str) -> tuple[float, float, str]:
             if b is None and component in ("population",):
                 b = bounds.get(component)
             if b is not None:
-                return float(b[0]), (math.inf if b[1] is None else float(b[1])), str(value.get(component, "") if isinstance(value, dict) else "")
+                return (
+                    float(b[0]),
+                    (math.inf if b[1] is None else float(b[1])),
+                    str(value.get(component, "") if isinstance(value, dict) else ""),
+                )
         if bounds == "exact" and isinstance(value, dict) and component in value:
             v = float(value[component])
             return v, v, str(value[component])
         if isinstance(bounds, list):
-            return float(bounds[0]), (math.inf if bounds[1] is None else float(bounds[1])), str(value if value is not None else "")
+            return (
+                float(bounds[0]),
+                (math.inf if bounds[1] is None else float(bounds[1])),
+                str(value if value is not None else ""),
+            )
         return math.nan, math.nan, ""
     if isinstance(bounds, list):
-        return float(bounds[0]), (math.inf if bounds[1] is None else float(bounds[1])), "" if value is None else str(value)
+        return (
+            float(bounds[0]),
+            (math.inf if bounds[1] is None else float(bounds[1])),
+            "" if value is None else str(value),
+        )
     return math.nan, math.nan, ""
 
 
@@ -340,14 +366,31 @@ def compute_figures(
             v = round(value, 9)
             status = "pass" if low <= v <= high else "fail"
         q = spec.get("question", spec.get("variable", ""))
-        figures.append(Figure(
-            id=spec["id"], component=comp, definition=spec["definition"], reading=spec.get("reading", spec.get("bounds_reading", "")),
-            unit=spec["unit"], measure=spec["measure"], question=str(q),
-            numerator_rule=res["numerator_rule"], base_rule=res["base_rule"],
-            numerator=res["numerator"], denominator=res["denominator"], value=value,
-            ci_low=res["ci_low"], ci_high=res["ci_high"], published_quote=quote, published_value=pvalue,
-            bound_low=low, bound_high=high, bounds_origin=origin, status=status, published_key=pub_key,
-        ))
+        figures.append(
+            Figure(
+                id=spec["id"],
+                component=comp,
+                definition=spec["definition"],
+                reading=spec.get("reading", spec.get("bounds_reading", "")),
+                unit=spec["unit"],
+                measure=spec["measure"],
+                question=str(q),
+                numerator_rule=res["numerator_rule"],
+                base_rule=res["base_rule"],
+                numerator=res["numerator"],
+                denominator=res["denominator"],
+                value=value,
+                ci_low=res["ci_low"],
+                ci_high=res["ci_high"],
+                published_quote=quote,
+                published_value=pvalue,
+                bound_low=low,
+                bound_high=high,
+                bounds_origin=origin,
+                status=status,
+                published_key=pub_key,
+            )
+        )
     return figures
 
 
@@ -549,13 +592,16 @@ def units_note(frames: Mapping[str, pd.DataFrame], codebook: Codebook, unit: str
 
         u = collectivity_units(frames["respondents"], collectivity_questions(codebook))
         n_conf = u.conflicts["collectivity_id"].nunique() if len(u.conflicts) else 0
-        return (f"{fr.format_number(u.n_collectivities)} collectivités distinctes pour {fr.format_number(u.n_rows)} "
-                f"répondants ; réponses divergentes entre répondants d'une même collectivité : {fr.format_number(n_conf)}")
+        return (
+            f"{fr.format_number(u.n_collectivities)} collectivités distinctes pour {fr.format_number(u.n_rows)} "
+            f"répondants ; réponses divergentes entre répondants d'une même collectivité : {fr.format_number(n_conf)}"
+        )
     frame = frames.get(UNITS.get(unit, unit))
     if frame is None:
         return ""
     if unit == "tools" and "respondent_id" in frame.columns:
-        return f"{fr.format_number(len(frame))} outils décrits par {fr.format_number(frame['respondent_id'].nunique())} répondants"
+        respondents = fr.format_number(frame["respondent_id"].nunique())
+        return f"{fr.format_number(len(frame))} outils décrits par {respondents} répondants"
     return f"{fr.format_number(len(frame))} {UNIT_LABELS.get(unit, unit)}"
 
 

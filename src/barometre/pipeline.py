@@ -5,11 +5,12 @@ call one function of this module.
 """
 from __future__ import annotations
 
+import functools
 import logging
 import sys
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
 
 import pandas as pd
 
@@ -193,8 +194,15 @@ def _publish_figures(table: pd.DataFrame, edition: str, config: dict, inputs: di
     tables = Path(inputs["tables"])
     policy = Policy.from_config(config["disclosure"], edition)
     tests = pd.read_csv(tables / "tests.csv", keep_default_na=False, na_values=[""])
-    out = publish_figures(table, load_registry(inputs["registry"]) if inputs.get("registry") else [], codebook, policy, read_published_cells(tables),
-                          tests, read_merges(tables))
+    out = publish_figures(
+        table,
+        load_registry(inputs["registry"]) if inputs.get("registry") else [],
+        codebook,
+        policy,
+        read_published_cells(tables),
+        tests,
+        read_merges(tables),
+    )
     log.info("figures: %s", dict(out["disclosure_status"].value_counts().sort_index()))
     return out
 
@@ -210,10 +218,15 @@ def run_audit(edition: str, config: dict, inputs: dict[str, str], outputs: dict[
     failed = table[table["status"] == "échec"]
     log.info("audit: %d masked cells, %d failures", len(table), len(failed))
     if len(failed):
-        names = [f"{r.question} {r.statistic} « {r.answer} » × {r.dimension} = {r.group}: [{r.feasible_min:g} ; {r.feasible_max:g}]"
-                 for r in failed.itertuples()]
-        raise DisclosureAuditError(f"edition {edition}: {len(failed)} masked cell(s) recoverable below their protection "
-                                   "level:\n  " + "\n  ".join(names[:40]))
+        names = [
+            f"{r.question} {r.statistic} « {r.answer} » × {r.dimension} = {r.group}: "
+            f"[{r.feasible_min:g} ; {r.feasible_max:g}]"
+            for r in failed.itertuples()
+        ]
+        raise DisclosureAuditError(
+            f"edition {edition}: {len(failed)} masked cell(s) recoverable below their protection "
+            "level:\n  " + "\n  ".join(names[:40])
+        )
 
 
 def run_conformity(edition: str, inputs: dict[str, str], outputs: dict[str, str]) -> None:
@@ -229,7 +242,10 @@ def run_conformity(edition: str, inputs: dict[str, str], outputs: dict[str, str]
         published = yaml.safe_load(Path(inputs["published"]).read_text(encoding="utf-8"))
     assert_conformity(table, edition, published)
     checked = table[table["status"].isin(["pass", "fail"])]
-    lines = [f"Conformité de l'édition {edition} : {len(checked)} chiffres comparés à leurs bornes, tous conformes.", ""]
+    lines = [
+        f"Conformité de l'édition {edition} : {len(checked)} chiffres comparés à leurs bornes, tous conformes.",
+        "",
+    ]
     for r in checked.itertuples():
         key = f"{r.id}.{r.component}" if r.component else r.id
         lines.append(f"{key}\t{r.value:.4f}\t[{r.bound_low:g} ; {r.bound_high:g}]\t{r.bounds_origin}\t{r.status}")
@@ -266,7 +282,7 @@ def run_tabulate(edition: str, inputs: dict[str, str], outputs: dict[str, str], 
     from barometre import comparisons as cmp
     from barometre import publication
     from barometre.calibration import edition_weight
-    from barometre.design import CONFLICT_COLUMNS, COLLECTIVITY, Design, collectivity_units, design_of, design_tables
+    from barometre.design import COLLECTIVITY, CONFLICT_COLUMNS, Design, collectivity_units, design_of, design_tables
     from barometre.disclosure import check_disclosure, publishable
     from barometre.tabulate import tabulate_level
     from barometre.workbook import write_workbook
@@ -283,7 +299,9 @@ def run_tabulate(edition: str, inputs: dict[str, str], outputs: dict[str, str], 
     # One merge map per breakdown variable, the same in every level (« Autres (regroupés) » means one thing).
     exempt_levels = {e.level for e in policy.exemptions if e.level and not (e.question or e.dimension or e.figure)}
     protected_levels = {lv: dims for lv, dims in present.items() if lv not in exempt_levels}
-    maps = publication.merge_maps({lv: processed[LEVEL_FRAMES[lv]] for lv in protected_levels}, protected_levels, min_cell)
+    maps = publication.merge_maps(
+        {lv: processed[LEVEL_FRAMES[lv]] for lv in protected_levels}, protected_levels, min_cell
+    )
     for dim, members in maps.items():
         log.info("%s: categories merged into « %s » in every table: %s", dim, policy.merge_label, members)
     options = dict(weight=weight, confidence=tabulation.get("confidence", 0.95),
@@ -302,8 +320,9 @@ def run_tabulate(edition: str, inputs: dict[str, str], outputs: dict[str, str], 
         if absent:
             log.warning("%s: dimension(s) %s absent from the %s questionnaire, not crossed", level, absent, edition)
 
-        def merged(frame: pd.DataFrame, keep: str | None = None) -> pd.DataFrame:
-            return publication.apply_merges(frame, {d: m for d, m in maps.items() if d in dims}, policy.merge_label, keep)
+        # merged(frame, keep=...): this level's merge maps applied to a frame
+        merged = functools.partial(publication.apply_merges, maps={d: m for d, m in maps.items() if d in dims},
+                                   label=policy.merge_label)
 
         # A dimension that is itself a question keeps its own categories in its own table
         # (suppression then hides its rare cells); everywhere else it is crossed merged.
@@ -354,7 +373,11 @@ def run_tabulate(edition: str, inputs: dict[str, str], outputs: dict[str, str], 
     # The audit (rule audit_disclosure) is the check now: the old per-question one also flags masked
     # cells of at least min_cell that a subtraction gives back, which have no protection level of their own.
     problems = check_disclosure(cells, min_cell, codebook=codebook)
-    log.info("per-question check: %d masked cell(s) of at least %d, or zero, recoverable by one subtraction", len(problems), min_cell)
+    log.info(
+        "per-question check: %d masked cell(s) of at least %d, or zero, recoverable by one subtraction",
+        len(problems),
+        min_cell,
+    )
     failed = protected.audit[protected.audit["status"] == "échec"]
     if len(failed):
         raise RuntimeError(f"secondary suppression did not protect {len(failed)} cell(s): "
@@ -377,7 +400,9 @@ def run_tabulate(edition: str, inputs: dict[str, str], outputs: dict[str, str], 
         harmonised = group["harmonised"].iloc[0]
         write_csv(group, out / f"{qid}_{harmonised}.csv")
     # Which masked cells are primary ones: for the audit only, never published (it would say « 1 or 2 »).
-    internal = cells[["question_id", "dimension", "dimension_value", "statistic", "answer_key"]].assign(primary=protected.primary)
+    internal = cells[["question_id", "dimension", "dimension_value", "statistic", "answer_key"]].assign(
+        primary=protected.primary
+    )
     write_csv(internal[internal["primary"] > 0], outputs["primary"])
     write_workbook(cells, published_tests[published_tests["published"]], codebook, outputs["workbook"],
                    confidence=tabulation.get("confidence", 0.95), min_cell=min_cell,
@@ -390,10 +415,13 @@ def run_tabulate(edition: str, inputs: dict[str, str], outputs: dict[str, str], 
 
 def _exempt_figures(inputs: dict[str, str], policy, processed: dict[str, pd.DataFrame], codebook: Codebook,
                     tabulation: dict) -> tuple[list[dict], pd.DataFrame | None]:
-    """The registry and the figures published whatever the tables say (exemptions), computed from the processed tables."""
+    """The registry and the figures published whatever the tables say (exemptions).
+
+    The figures are computed from the processed tables.
+    """
+    from barometre.audit import figure_key
     from barometre.figures import compute_figures, figures_frame, load_registry
     from barometre.publication import figure_exemption
-    from barometre.audit import figure_key
 
     if not inputs.get("registry"):
         return [], None
