@@ -32,7 +32,8 @@ CHROMIUM_FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--no-first-run
 _RUNNER = """<script>
 axe.run(document, {resultTypes: ["violations"]}).then(function (r) {
   var out = r.violations.map(function (v) {
-    return {id: v.id, impact: v.impact, help: v.help, nodes: v.nodes.slice(0, 5).map(function (n) { return n.target.join(" "); })};
+    return {id: v.id, impact: v.impact, help: v.help,
+            nodes: v.nodes.slice(0, 5).map(function (n) { return n.target.join(" "); })};
   });
   document.body.setAttribute("data-axe", JSON.stringify(out));
 }).catch(function (e) { document.body.setAttribute("data-axe-error", String(e)); });
@@ -94,7 +95,9 @@ def main(argv: list[str] | None = None) -> int:
             violations = check_file(f, axe, width)
             blocking = [v for v in violations if v["impact"] in BLOCKING]
             failed |= bool(blocking)
-            print(f"{f} à {width} px : {len(blocking)} violation(s) grave(s) ou critique(s), {len(violations)} au total")
+            print(
+                f"{f} à {width} px : {len(blocking)} violation(s) grave(s) ou critique(s), {len(violations)} au total"
+            )
             for v in violations:
                 print(f"  [{v['impact']}] {v['id']} : {v['help']} — {', '.join(v['nodes'])}")
     return 1 if failed else 0

@@ -91,7 +91,7 @@ class Figures:
     def __init__(self, figures: pd.DataFrame, small_base: int):
         frame = figures.copy()
         comp = frame["component"].fillna("").astype(str) if "component" in frame else pd.Series("", index=frame.index)
-        frame["key"] = [f"{i}.{c}" if c else str(i) for i, c in zip(frame["id"], comp)]
+        frame["key"] = [f"{i}.{c}" if c else str(i) for i, c in zip(frame["id"], comp, strict=True)]
         if "disclosure_status" not in frame:  # issue-10 column; absent = every figure published
             frame["disclosure_status"] = "published"
         self.rows = {r["key"]: r for r in frame.to_dict("records")}
@@ -154,8 +154,11 @@ def _placeholder(expr: str, figures: Figures, variables: Mapping[str, str], wher
     status = str(row.get("disclosure_status") or "published")
     if status == "suppressed":
         reason = row.get("disclosure_reason")
-        raise EditorialError(f"{where} : le chiffre « {key} » est masqué par la règle de secret statistique"
-                             + (f" ({reason})" if isinstance(reason, str) and reason else "") + " ; il ne peut être cité")
+        raise EditorialError(
+            f"{where} : le chiffre « {key} » est masqué par la règle de secret statistique"
+            + (f" ({reason})" if isinstance(reason, str) and reason else "")
+            + " ; il ne peut être cité"
+        )
     value = row.get("value")
     if value is None or pd.isna(value):
         raise EditorialError(f"{where} : le chiffre « {key} » n'a pas de valeur calculée")
@@ -167,7 +170,10 @@ def _placeholder(expr: str, figures: Figures, variables: Mapping[str, str], wher
         elif name == SMALL_BASE_MARK and not arg:
             marked = True
         else:
-            raise EditorialError(f"{where} : filtre inconnu « {f} » (connus : « {QUANTIFIER} », « {QUANTIFIER} : … », « {SMALL_BASE_MARK} »)")
+            raise EditorialError(
+                f"{where} : filtre inconnu « {f} » "
+                f"(connus : « {QUANTIFIER} », « {QUANTIFIER} : … », « {SMALL_BASE_MARK} »)"
+            )
     if attr == "base":
         return Filled(key, fr.format_number(figures.base_of(key)), "base")
     if attr == "n":
@@ -182,21 +188,27 @@ def _placeholder(expr: str, figures: Figures, variables: Mapping[str, str], wher
         return Filled(key, fr.format_range(row["ci_low"], row["ci_high"]), "ci", after)
     elif quantifier is not None:
         if row["measure"] != "share":
-            raise EditorialError(f"{where} : « {QUANTIFIER} » ne s'applique qu'à une part ; « {key} » est un {row['measure']}")
+            raise EditorialError(
+                f"{where} : « {QUANTIFIER} » ne s'applique qu'à une part ; « {key} » est un {row['measure']}"
+            )
         if quantifier:
             try:
                 holds = quantifier_holds(quantifier, float(value))
             except UnknownQuantifierError as exc:
                 raise EditorialError(f"{where} : quantificateur non reconnu « {quantifier} » ({exc})") from None
             if not holds:
-                raise EditorialError(f"{where} : « {quantifier} » contredit la valeur de « {key} » "
-                                     f"({fr.format_percent(float(value), 1)}) ; formulation juste : « {quantify(float(value))} »")
+                raise EditorialError(
+                    f"{where} : « {quantifier} » contredit la valeur de « {key} » "
+                    f"({fr.format_percent(float(value), 1)}) ; formulation juste : « {quantify(float(value))} »"
+                )
             text = quantifier
         else:
             text = quantify(float(value))
         return Filled(key, text, "quant", after, phrase=text)
     text = _format_value(row)
-    kind = "large" if row["measure"] == "sum" and abs(float(value)) >= 1_000_000 else _KINDS.get(row["measure"], "value")
+    kind = (
+        "large" if row["measure"] == "sum" and abs(float(value)) >= 1_000_000 else _KINDS.get(row["measure"], "value")
+    )
     if kind == "points":
         text, unit = text.split(fr.NBSP, 1)
         after = f"{fr.NBSP}{unit}{after}"
@@ -214,8 +226,10 @@ def _inline(text: str, figures: Figures, variables: Mapping[str, str], where: st
             out.append(str(escape(f.text)))
         else:
             phrase = f' data-phrase="{escape(f.phrase)}"' if f.phrase else ""
-            out.append(f'<span class="fig" data-fig="{escape(f.key)}" data-kind="{f.kind}"{phrase}>{escape(f.text)}</span>'
-                       f"{escape(f.after)}")
+            out.append(
+                f'<span class="fig" data-fig="{escape(f.key)}" data-kind="{f.kind}"{phrase}>{escape(f.text)}</span>'
+                f"{escape(f.after)}"
+            )
         last = m.end()
     out.append(str(escape(text[last:])))
     html = "".join(out)
@@ -273,7 +287,10 @@ def render_editorial(
     except ValueError:
         shown = path
     lines = path.read_text(encoding="utf-8").splitlines()
-    title, blocks, para, items = "", [], [], []
+    title = ""
+    blocks: list[str] = []
+    para: list[tuple[int, str]] = []  # (line number, text)
+    items: list[tuple[int, str]] = []
     heading_level = 2
 
     def flush() -> None:
@@ -306,7 +323,9 @@ def render_editorial(
         if m:
             flush()
             if chart is None:
-                raise EditorialError(f"{where} : graphique « {m.group(1)} » demandé, mais aucun graphique n'est disponible")
+                raise EditorialError(
+                    f"{where} : graphique « {m.group(1)} » demandé, mais aucun graphique n'est disponible"
+                )
             try:
                 blocks.append(str(chart(m.group(1))))
             except KeyError:
@@ -319,7 +338,8 @@ def render_editorial(
         if line.startswith("## "):
             flush()
             text = line[3:]
-            blocks.append(f'<h{heading_level + 1} id="{slug(text)}">{_inline(text, figs, variables, where)}</h{heading_level + 1}>')
+            level = heading_level + 1
+            blocks.append(f'<h{level} id="{slug(text)}">{_inline(text, figs, variables, where)}</h{level}>')
             continue
         if line.startswith("- "):
             if para:

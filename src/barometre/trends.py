@@ -520,7 +520,11 @@ def draw_trend_chart(rows: pd.DataFrame, order: int = 0) -> dict[str, Any]:
     values = [float(v) for v in shown["value"]]
     is_share = measure == "share"
 
-    bases = [f"{e} : n{fr.NBSP}={fr.NBSP}{fr.format_number(b)} {unit_label}" for e, b in zip(editions, shown["base"]) if pd.notna(b)]
+    bases = [
+        f"{e} : n{fr.NBSP}={fr.NBSP}{fr.format_number(b)} {unit_label}"
+        for e, b in zip(editions, shown["base"], strict=True)
+        if pd.notna(b)
+    ]
     notes = []
     if bases:
         notes.append("Base : " + " ; ".join(bases) + ".")
@@ -534,7 +538,8 @@ def draw_trend_chart(rows: pd.DataFrame, order: int = 0) -> dict[str, Any]:
     if synthetic:
         footnote += f"\n{SYNTHETIC_NOTE}"
 
-    style = {**BASE_STYLE, "svg.hashsalt": f"barometre-trends-{ind}", "svg.id": f"trend-{ind}-svg"}
+    # Any keys: matplotlib types rc_context keys as a Literal of every rcParam name
+    style: dict[Any, Any] = {**BASE_STYLE, "svg.hashsalt": f"barometre-trends-{ind}", "svg.id": f"trend-{ind}-svg"}
     height = 2.6 + 0.16 * (footnote.count("\n") + 1)
     with plt.rc_context(style):
         fig, ax = plt.subplots(figsize=(6.3, height), layout="constrained")
@@ -543,8 +548,8 @@ def draw_trend_chart(rows: pd.DataFrame, order: int = 0) -> dict[str, Any]:
         # Each edition is a point on its own, never joined by a line: their bases and questionnaires differ.
         sns.scatterplot(x=x, y=values, ax=ax, color=colour, s=48, zorder=3, legend=False)
         if is_share:
-            lo = [v - float(l) for v, l in zip(values, shown["ci_low"])]
-            hi = [float(h) - v for v, h in zip(values, shown["ci_high"])]
+            lo = [v - float(low) for v, low in zip(values, shown["ci_low"], strict=True)]
+            hi = [float(h) - v for v, h in zip(values, shown["ci_high"], strict=True)]
             ax.errorbar(x, values, yerr=[lo, hi], fmt="none", ecolor=OKABE_ITO["sky_blue"], elinewidth=1.2,
                         capsize=4, zorder=2)
             ax.set_yticks([0, 20, 40, 60, 80, 100])
@@ -557,10 +562,12 @@ def draw_trend_chart(rows: pd.DataFrame, order: int = 0) -> dict[str, Any]:
             ticks = [t for t in matplotlib.ticker.MaxNLocator(5).tick_values(0, top * 1.2) if t >= 0]
             ax.set_yticks(ticks)
             ax.set_ylim(0, max(ticks[-1], top * 1.2))
-            ax.set_ylabel("Nombre" if measure in ("count", "distinct") else str(rows["value_label"].iloc[0]).split(fr.NBSP, 1)[-1])
+            ax.set_ylabel(
+                "Nombre" if measure in ("count", "distinct") else str(rows["value_label"].iloc[0]).split(fr.NBSP, 1)[-1]
+            )
             ax.yaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: fr.format_number(v)))
             tops = values
-        for xi, v, t, label in zip(x, values, tops, shown["value_label"]):
+        for xi, t, label in zip(x, tops, shown["value_label"], strict=True):
             ax.annotate(str(label), (xi, t), xytext=(0, 6), textcoords="offset points", ha="center", va="bottom",
                         fontsize=8.5, color=TEXT_COLOUR)
         ax.set_xticks(x, labels=editions)
@@ -574,14 +581,24 @@ def draw_trend_chart(rows: pd.DataFrame, order: int = 0) -> dict[str, Any]:
         buf = io.StringIO()
         fig.savefig(buf, format="svg", metadata={"Date": None, "Creator": "barometre (matplotlib)"})
         plt.close(fig)
-    pairs = " ; ".join(f"{e} : {lab}" for e, lab in zip(editions, shown["value_label"]))
+    pairs = " ; ".join(f"{e} : {lab}" for e, lab in zip(editions, shown["value_label"], strict=True))
     alt = f"{title}, par édition : {pairs}."
     if len(hidden):
         alt += " Éditions non représentées (non comparables) : " + ", ".join(str(e) for e in hidden["edition"]) + "."
     svg = accessible_svg(buf.getvalue(), f"trend-{ind}", title, alt)
-    return {"id": ind, "title": title, "alt": alt, "caption": " ".join(notes) + (f" {SYNTHETIC_NOTE}." if synthetic else ""),
-            "file": f"{ind}.svg", "editions": editions, "excluded_editions": [str(e) for e in hidden["edition"]],
-            "measure": measure, "synthetic": synthetic, "order": order, "svg": svg}
+    return {
+        "id": ind,
+        "title": title,
+        "alt": alt,
+        "caption": " ".join(notes) + (f" {SYNTHETIC_NOTE}." if synthetic else ""),
+        "file": f"{ind}.svg",
+        "editions": editions,
+        "excluded_editions": [str(e) for e in hidden["edition"]],
+        "measure": measure,
+        "synthetic": synthetic,
+        "order": order,
+        "svg": svg,
+    }
 
 
 def write_trend_charts(trends: pd.DataFrame, out_dir: str | Path) -> Path:

@@ -54,12 +54,15 @@ def _num(v: Any) -> float:
 
 
 def indicator_blocks(trends: pd.DataFrame, charts: Mapping[str, dict]) -> list[dict]:
-    """One block per indicator, in ``trends.csv`` order: its editions' values, intervals, bases, comparability, chart."""
+    """One block per indicator, in ``trends.csv`` order.
+
+    Each block holds its editions' values, intervals, bases, comparability and chart.
+    """
     blocks = []
     for ind in dict.fromkeys(trends["indicator"]):
         rows = trends[trends["indicator"] == ind]
         first = rows.iloc[0]
-        editions = []
+        editions: list[dict[str, Any]] = []
         for r in rows.to_dict("records"):
             value = _num(r["value"])
             lo, hi, base = _num(r["ci_low"]), _num(r["ci_high"]), _num(r["base"])
@@ -108,17 +111,23 @@ def summary_sentences(blocks: list[dict]) -> list[str]:
     comparable = [b for b in blocks if b["comparable"]]
     out = [f"Sur {fr.format_number(len(blocks))} indicateurs harmonisés, {fr.format_number(len(comparable))} "
            "se comparent sur au moins deux éditions ; les autres changent de question, de modalités ou de base."]
-    overlap, apart = [], []
+    overlap: list[str] = []
+    apart: list[str] = []
     for b in comparable:
         eds = [e for e in b["editions"] if e["comparable"] and e["measured"] and e["lo"] is not None]
         if len(eds) < 2:
             continue
         first, last = eds[0], eds[-1]
         (overlap if first["lo"] <= last["hi"] and last["lo"] <= first["hi"] else apart).append(
-            f"{b['label'][:1].lower()}{b['label'][1:]} ({first['edition']} : {first['value']} ; {last['edition']} : {last['value']})")
+            f"{b['label'][:1].lower()}{b['label'][1:]} "
+            f"({first['edition']} : {first['value']} ; {last['edition']} : {last['value']})"
+        )
     if overlap:
-        out.append("Les intervalles de la première et de la dernière édition se recouvrent pour : " + " ; ".join(overlap)
-                   + ". L'écart n'y est pas lisible comme une évolution.")
+        out.append(
+            "Les intervalles de la première et de la dernière édition se recouvrent pour : "
+            + " ; ".join(overlap)
+            + ". L'écart n'y est pas lisible comme une évolution."
+        )
     if apart:
         out.append("Ils sont disjoints pour : " + " ; ".join(apart) + ". L'écart reste à lire avec prudence : "
                    "les répondants ne sont ni tirés au sort ni les mêmes d'une édition à l'autre.")
@@ -127,12 +136,17 @@ def summary_sentences(blocks: list[dict]) -> list[str]:
 
 def difference_rows(differences: pd.DataFrame) -> tuple[list[dict], list[dict]]:
     """Differences between questionnaires (every row but « identique »), and the variables found identical."""
-    diffs, same = [], []
+    diffs: list[dict] = []
+    same: list[dict] = []
     for r in differences.fillna("").to_dict("records"):
         row = {
-            "harmonised": str(r["harmonised"]), "label": str(r["label"]),
-            "pair": f"{r['edition_a']} → {r['edition_b']}", "difference": str(r["difference_label"]),
-            "detail": french_detail(str(r["detail"])), "comparable": str(r["comparable"]).lower() in ("true", "1"), "note": str(r["note"]),
+            "harmonised": str(r["harmonised"]),
+            "label": str(r["label"]),
+            "pair": f"{r['edition_a']} → {r['edition_b']}",
+            "difference": str(r["difference_label"]),
+            "detail": french_detail(str(r["detail"])),
+            "comparable": str(r["comparable"]).lower() in ("true", "1"),
+            "note": str(r["note"]),
         }
         (same if r["difference"] == "identique" else diffs).append(row)
     return diffs, same
@@ -179,7 +193,7 @@ def render_trends_report(
     diffs, same = difference_rows(differences)
     blocks = indicator_blocks(trends, charts)
     epoch = source_date_epoch(config)
-    stamp = dt.datetime.fromtimestamp(epoch, dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    stamp = dt.datetime.fromtimestamp(epoch, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     env = make_environment(templates_dir)
     span = f"{editions[0]}–{editions[-1]}" if len(editions) > 1 else (editions[0] if editions else "")
     context = {
@@ -190,7 +204,7 @@ def render_trends_report(
         "synthetic": synthetic,
         "css": _css(env),
         "stamp": stamp,
-        "build_date": fr.format_date(dt.datetime.fromtimestamp(epoch, dt.timezone.utc).date().isoformat()),
+        "build_date": fr.format_date(dt.datetime.fromtimestamp(epoch, dt.UTC).date().isoformat()),
         "indicators": blocks,
         "n_indicators": fr.format_number(len(blocks)),
         "n_comparable": fr.format_number(sum(b["comparable"] for b in blocks)),
