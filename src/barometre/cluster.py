@@ -87,12 +87,16 @@ def query_site(user: str | None = None, run: Runner = _run) -> SlurmSite:
 
     acc = run(["sacctmgr", "--noheader", "--parsable2", "show", "associations", f"where user={user}", "format=account"])
     if acc.returncode != 0:  # no slurmdbd: « You are not running a supported accounting_storage plugin »
-        said = _lines(acc.stderr) or _lines(acc.stdout) or [f"exit code {acc.returncode}"]
-        return SlurmSite(partitions, default, None, None, said[0])
+        said = (_lines(acc.stderr) or _lines(acc.stdout) or [f"exit code {acc.returncode}"])[0]
+        return SlurmSite(partitions, default, None, None, said)
     qos = run(["sacctmgr", "--noheader", "--parsable2", "show", "qos", "format=name"])
     conf = run(["scontrol", "show", "config"])
     enforce = next(
-        (line.split("=", 1)[1].strip() for line in conf.stdout.splitlines() if line.strip().startswith("AccountingStorageEnforce")),
+        (
+            line.split("=", 1)[1].strip()
+            for line in conf.stdout.splitlines()
+            if line.strip().startswith("AccountingStorageEnforce")
+        ),
         "none",
     )
     return SlurmSite(
@@ -104,7 +108,9 @@ def query_site(user: str | None = None, run: Runner = _run) -> SlurmSite:
     )
 
 
-def requested_settings(resources: Iterable[tuple[str, Mapping]], qos_setting: str | None = None) -> dict[str, dict[str, list[str]]]:
+def requested_settings(
+    resources: Iterable[tuple[str, Mapping]], qos_setting: str | None = None
+) -> dict[str, dict[str, list[str]]]:
     """The partitions, accounts and QOS the jobs ask for: setting → value → rules asking for it.
 
     Parameters
@@ -128,7 +134,9 @@ def requested_settings(resources: Iterable[tuple[str, Mapping]], qos_setting: st
     return asked
 
 
-def site_problems(asked: Mapping[str, Mapping[str, list[str]]], site: SlurmSite, user: str, every: Iterable[str] = ()) -> list[str]:
+def site_problems(
+    asked: Mapping[str, Mapping[str, list[str]]], site: SlurmSite, user: str, every: Iterable[str] = ()
+) -> list[str]:
     """Every partition, account or QOS asked for that the cluster does not have, as one line each.
 
     Without an accounting database, accounts and QOS are neither checked nor enforced: ``sbatch``

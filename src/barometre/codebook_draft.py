@@ -53,7 +53,10 @@ def _slug(text: str) -> str:
 
 
 def _stem(raw: str) -> str:
-    """Column name without its option, rank or « autre » suffix (``LEVIERS_SQ001``, ``LEVIERS_R{rank}`` → ``LEVIERS``)."""
+    """Column name without its option, rank or « autre » suffix.
+
+    ``LEVIERS_SQ001`` and ``LEVIERS_R{rank}`` both give ``LEVIERS``.
+    """
     return re.sub(r"_(SQ\d+|R\d+|R\{rank\}|other)$", "", raw)
 
 
@@ -142,7 +145,10 @@ def draft_codebook(export: str | Path, like: str | Path | None = None, edition: 
     ref = _Like(earlier_data)
     found = re.search(r"(19|20)\d{2}", export.name)
     year = str(edition or (found.group(0) if found else "0000"))
-    missing_code = next((int(r["lo"]) for rs in missing.values() for r in rs if r.get("lo") == r.get("hi")), 99)
+    # an SPSS export declares its missing values as {lo, hi} ranges; a single value has lo == hi
+    missing_code = next(
+        (int(r["lo"]) for rs in missing.values() for r in rs if isinstance(r, dict) and r.get("lo") == r.get("hi")), 99
+    )
 
     # ---- structure from column names
     id_column = "id" if "id" in columns else columns[0]
@@ -165,7 +171,7 @@ def draft_codebook(export: str | Path, like: str | Path | None = None, edition: 
         count_column = next((c for c in columns if c.upper().startswith("NB_")), None)
 
     # group the columns of block 1 (or outside blocks) into questions, in export order
-    groups: "OrderedDict[str, dict]" = OrderedDict()
+    groups: OrderedDict[str, dict] = OrderedDict()
     for col in columns:
         if col in skip:
             continue
@@ -181,16 +187,24 @@ def draft_codebook(export: str | Path, like: str | Path | None = None, edition: 
         m = OPTION.match(pat)
         if m and set(values.get(col, {})) <= {0.0, 1.0}:  # check boxes: no labels, or « coché / non coché »
             base = m.group(1)
-            groups.setdefault(base, {"base": base, "kind": "multiple", "columns": [], "other": None})["columns"].append((pat, col))
+            groups.setdefault(base, {"base": base, "kind": "multiple", "columns": [], "other": None})["columns"].append(
+                (pat, col)
+            )
             continue
         if (m := RANK.match(pat)) and values.get(col):
             base = m.group(1)
-            groups.setdefault(base, {"base": base, "kind": "ranking", "columns": [], "other": None})["columns"].append((pat, col))
+            groups.setdefault(base, {"base": base, "kind": "ranking", "columns": [], "other": None})["columns"].append(
+                (pat, col)
+            )
             continue
-        kind = "coded" if values.get(col) else ("text" if meta.readstat_variable_types.get(col) == "string" else "numeric")
+        kind = (
+            "coded" if values.get(col) else ("text" if meta.readstat_variable_types.get(col) == "string" else "numeric")
+        )
         groups[pat] = {"base": pat, "kind": kind, "columns": [(pat, col)], "other": None}
 
-    questions, reviews, used = [], {}, set()
+    questions: list[dict] = []
+    reviews: dict[str, list[str]] = {}
+    used: set[str] = set()
     id_map: dict[str, str] = {}
     for n, g in enumerate(groups.values(), start=1):
         first_pat, first_col = g["columns"][0]
@@ -206,7 +220,9 @@ def draft_codebook(export: str | Path, like: str | Path | None = None, edition: 
             notes.append(f"nom harmonisé {harmonised!r} repris : {how}")
         else:
             harmonised = _slug(wording)
-            notes.append("nom harmonisé proposé d'après le libellé (aucune question proche dans l'édition de référence)")
+            notes.append(
+                "nom harmonisé proposé d'après le libellé (aucune question proche dans l'édition de référence)"
+            )
         while harmonised in used:
             harmonised += "_2"
         used.add(harmonised)
@@ -318,7 +334,7 @@ def draft_yaml(draft: Draft, export: str | Path, like: str | Path | None) -> str
     ]
     body = {k: v for k, v in draft.data.items() if k != "questions"}
     text = yaml.safe_dump(body, allow_unicode=True, sort_keys=False, width=120)
-    out = head + [text.rstrip("\n"), "questions:"]
+    out = [*head, text.rstrip("\n"), "questions:"]
     for q in draft.data["questions"]:
         out += [f"  # {REVIEW} : {note}" for note in draft.reviews.get(q["id"], [])]
         item = yaml.safe_dump([q], allow_unicode=True, sort_keys=False, width=120).rstrip("\n")
