@@ -173,7 +173,7 @@ def test_singleton_clusters_keep_the_simple_designs_exact_tests():
                           "kind": list("xxxxyyyy")})
     cb = Codebook("t", "t", (q,), {}, {})
     res = tabulate_level(frame, [q], ["kind"], codebook=cb)
-    cells, tests = design_tables(res.cells, res.tests, frame, [q], Design(cluster="collectivity_id"), codebook=cb)
+    _, tests = design_tables(res.cells, res.tests, frame, [q], Design(cluster="collectivity_id"), codebook=cb)
     pd.testing.assert_frame_equal(tests, res.tests)
     assert tests["test"].iloc[0] == "test exact de Fisher"
     clustered = frame.assign(collectivity_id=list("KKLLMMNN"))
@@ -195,8 +195,9 @@ def test_exclusive_nsp_bases_are_hidden_with_a_second_column():
                          count=base - nsp - 2, base=base - nsp, suppressed=False, base_suppressed=False))
         rows.append(dict(question_id="Q08", dimension=dim, dimension_value=val, answer_key="nsp", statistic="share",
                          count=nsp, base=base, suppressed=val == "X", base_suppressed=False))
-    out = protect_exclusive_bases(pd.DataFrame(rows).assign(question_type="multiple"), Codebook("t", "t", (q,), {}, {})).set_index(
-        ["dimension_value", "answer_key"])
+    out = protect_exclusive_bases(
+        pd.DataFrame(rows).assign(question_type="multiple"), Codebook("t", "t", (q,), {}, {})
+    ).set_index(["dimension_value", "answer_key"])
     # X's NSP base would give its NSP count (30 − 29): hidden; Z (smallest other base) hidden with it,
     # so the bases of the dimension no longer give X's by subtraction from the Ensemble
     assert out.loc[("X", "nsp"), "base_suppressed"] and out.loc[("Z", "nsp"), "suppressed"]

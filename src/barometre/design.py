@@ -37,7 +37,8 @@ ArrayLike = npt.ArrayLike
 COLLECTIVITY = "collectivity"
 #: Rules for a collectivity with several respondents (config ``design.collectivity.rule``).
 COLLECTIVITY_RULES = ("first_complete",)
-CONFLICT_COLUMNS = ["collectivity_id", "question_id", "variable", "respondents", "values", "kept_value", "kept_respondent"]
+CONFLICT_COLUMNS = ["collectivity_id", "question_id", "variable", "respondents", "values", "kept_value",
+                    "kept_respondent"]
 
 RAO_SCOTT = "khi2 de Pearson corrigé (Rao-Scott)"
 
@@ -352,7 +353,9 @@ def rao_scott(rows: ArrayLike, cols: ArrayLike, arrays: DesignArrays) -> RaoScot
     # contrasts of the interaction, orthogonal to the main effects (R: qr.resid(qr(X1), X12[, -main]))
     grid_r = np.tile(np.arange(nr), nc)
     grid_c = np.repeat(np.arange(nc), nr)
-    x1 = np.column_stack([np.ones(k)] + [grid_r == i for i in range(1, nr)] + [grid_c == j for j in range(1, nc)]).astype(float)
+    x1 = np.column_stack(
+        [np.ones(k)] + [grid_r == i for i in range(1, nr)] + [grid_c == j for j in range(1, nc)]
+    ).astype(float)
     inter = np.column_stack([(grid_r == i) & (grid_c == j) for j in range(1, nc) for i in range(1, nr)]).astype(float)
     q, _ = np.linalg.qr(x1)
     cmat = inter - q @ (q.T @ inter)
@@ -427,7 +430,11 @@ def _variances(y: np.ndarray, domain: np.ndarray, arrays: DesignArrays) -> tuple
     return p, var, domain.sum(axis=0).astype(float)
 
 
-def _row_definitions(question: Question, sub: pd.DataFrame) -> dict[str, tuple[list[str], np.ndarray, np.ndarray, np.ndarray | None]]:
+# For one statistic: answer keys, y (rows × k), domain (rows × k), each row's answer code for the test.
+RowDefinition = tuple[list[str], np.ndarray, np.ndarray, np.ndarray | None]
+
+
+def _row_definitions(question: Question, sub: pd.DataFrame) -> dict[str, RowDefinition]:
     """For each statistic: answer keys, y (rows × k), domain (rows × k) and the rows' answer code of its test.
 
     The bases follow :mod:`barometre.tabulate` (module docstring), statistic by statistic.
@@ -436,7 +443,7 @@ def _row_definitions(question: Question, sub: pd.DataFrame) -> dict[str, tuple[l
 
     q = question
     n = len(sub)
-    out: dict = {}
+    out: dict[str, RowDefinition] = {}
     if q.is_categorical:
         labels = q.labels()
         a = _answer_codes(sub[q.harmonised], labels, f"question {q.id}")
@@ -525,7 +532,12 @@ def design_tables(
                         eff = np.where(var > 0, p * (1 - p) / np.where(var > 0, var, 1.0), n)
                     eff = np.minimum(eff, n)
                     low, high = wilson_interval(p * eff, eff, confidence)
-                    sel = qsel & cells["dimension"].eq(dim) & cells["statistic"].eq(stat) & cells["dimension_value"].eq(value)
+                    sel = (
+                        qsel
+                        & cells["dimension"].eq(dim)
+                        & cells["statistic"].eq(stat)
+                        & cells["dimension_value"].eq(value)
+                    )
                     idx = cells.index[sel]
                     pos = {k: i for i, k in enumerate(keys)}
                     j = np.array([pos.get(k, -1) for k in cells.loc[idx, "answer_key"]])
@@ -538,17 +550,20 @@ def design_tables(
             tsel = tests["question_id"].eq(q.id) & tests["dimension"].eq(dim)
             for ti in tests.index[tsel]:
                 key = tests.at[ti, "answer_key"]
+                rows: np.ndarray | None
                 if q.type == "multiple":
                     keys, y, dom, _ = defs["share"]
                     if key not in keys:
                         continue
-                    j = keys.index(key)
-                    rows = np.where(dom[:, j], y[:, j].astype(np.int64), -1)
+                    col = keys.index(key)
+                    rows = np.where(dom[:, col], y[:, col].astype(np.int64), -1)
                 elif q.is_categorical and "share" in defs:
                     rows = defs["share"][3]
                 elif q.type == "ranking":
                     rows = defs["first_share"][3]
                 else:
+                    continue
+                if rows is None:
                     continue
                 if q.type in ("ordinal", "band"):  # ordered answers: a test for trend, as the simple design
                     res = design_trend(np.where(rows >= 0, rows + 1.0, np.nan), gcodes, arrays)
@@ -564,7 +579,11 @@ def design_tables(
 
 # --------------------------------------------------------------------------- technical note
 
-_LEVEL_WORDS = {"respondent": ("répondants", "répondant"), "tool": ("outils", "outil"), "bp": ("territoires", "territoire")}
+_LEVEL_WORDS = {
+    "respondent": ("répondants", "répondant"),
+    "tool": ("outils", "outil"),
+    "bp": ("territoires", "territoire"),
+}
 _CLUSTER_WORDS = {"collectivity_id": "collectivités", "respondent_id": "répondants"}
 
 
@@ -605,11 +624,12 @@ def design_summary(
             units = collectivity_units(resp, attrs, **coll)
             n_conf = units.conflicts["collectivity_id"].nunique() if len(units.conflicts) else 0
             parts.append(
-                f"Unités : les attributs de la collectivité ({', '.join(q.id for q in attrs)}) sont comptés une fois par "
-                f"collectivité, soit {fr.format_number(units.n_collectivities)} collectivités pour "
+                f"Unités : les attributs de la collectivité ({', '.join(q.id for q in attrs)}) sont comptés "
+                f"une fois par collectivité, soit {fr.format_number(units.n_collectivities)} collectivités pour "
                 f"{fr.format_number(units.n_rows)} répondants ; quand une collectivité a plusieurs répondants, la "
                 f"première réponse complète est retenue (réponses divergentes : {fr.format_number(n_conf)} "
-                f"collectivité{'s' if n_conf > 1 else ''}).")
+                f"collectivité{'s' if n_conf > 1 else ''})."
+            )
     for level, frame in frames.items():
         if frame is None or not len(frame):
             continue
@@ -621,16 +641,23 @@ def design_summary(
             continue
         bits = []
         if d.cluster and d.cluster in frame.columns:
-            bits.append(f"grappes = {_CLUSTER_WORDS.get(d.cluster, d.cluster)} ({fr.format_number(frame[d.cluster].nunique())} "
-                        f"grappes pour {fr.format_number(len(frame))} {plural})")
+            bits.append(
+                f"grappes = {_CLUSTER_WORDS.get(d.cluster, d.cluster)} ({fr.format_number(frame[d.cluster].nunique())} "
+                f"grappes pour {fr.format_number(len(frame))} {plural})"
+            )
         if d.stratum:
-            bits.append(f"{fr.format_number(frame[d.stratum].nunique())} strates" if d.stratum in frame.columns else "strates")
+            bits.append(
+                f"{fr.format_number(frame[d.stratum].nunique())} strates" if d.stratum in frame.columns else "strates"
+            )
         if d.weight:
             bits.append("pondération par calage" if calibration is not None else "pondération fournie avec les données")
         parts.append(f"{plural.capitalize()} : " + ", ".join(bits) + ".")
-    parts.append("Méthode : parts et variances par linéarisation de Taylor (grappes tirées avec remise), intervalle "
-                 "de Wilson sur la base effective du plan, qui reste dans [0\u202f%\u202f; 100\u202f%] ; tests du khi2 corrigés de "
-                 "Rao-Scott (statistique F) pour les tableaux en grappes ou pondérés ; moyennes : intervalle de Student.")
+    parts.append(
+        "Méthode : parts et variances par linéarisation de Taylor (grappes tirées avec remise), intervalle "
+        "de Wilson sur la base effective du plan, qui reste dans [0\u202f%\u202f; 100\u202f%] ; "
+        "tests du khi2 corrigés de Rao-Scott (statistique F) pour les tableaux en grappes ou pondérés ; "
+        "moyennes : intervalle de Student."
+    )
     if cells is not None and "deff" in cells.columns:
         deff = pd.to_numeric(cells["deff"], errors="coerce")
         deff = deff[np.isfinite(deff)]
@@ -640,8 +667,11 @@ def design_summary(
     if calibration is not None:
         parts.append(calibration.summary())
     opts = settings(config)
-    parts.append(f"Comparaisons : tests globaux et comparaisons de colonnes corrigés pour la multiplicité "
-                 f"(méthode de {ADJUST_METHODS[opts['adjust']][1]}, seuil de {fr.format_percent(100 * float(opts['alpha']), 0)}).")
+    parts.append(
+        f"Comparaisons : tests globaux et comparaisons de colonnes corrigés pour la multiplicité "
+        f"(méthode de {ADJUST_METHODS[opts['adjust']][1]}, "
+        f"seuil de {fr.format_percent(100 * float(opts['alpha']), 0)})."
+    )
     return "\n\n".join(parts)
 
 
@@ -662,7 +692,9 @@ def exclusive_mask(cells: pd.DataFrame, codebook: Codebook | None = None) -> np.
     if codebook is None:
         return multiple & cells["answer_key"].astype(str).eq("nsp").to_numpy()
     pairs = {(q.id, o.key) for q in codebook.questions if q.type == "multiple" for o in q.options if o.exclusive}
-    return multiple & np.array([(qid, k) in pairs for qid, k in zip(cells["question_id"], cells["answer_key"])], dtype=bool)
+    return multiple & np.array(
+        [(qid, k) in pairs for qid, k in zip(cells["question_id"], cells["answer_key"], strict=True)], dtype=bool
+    )
 
 
 def split_exclusive(cells: pd.DataFrame, codebook: Codebook | None = None) -> pd.DataFrame:
@@ -747,7 +779,9 @@ def exclusive_base_problems(cells: pd.DataFrame, codebook: Codebook | None = Non
                               & (cells.loc[others, "dimension_value"] == row["dimension_value"]).to_numpy()]
             where = f"{row['question_id']} [{row['answer_key']}] × {row['dimension']} = « {row['dimension_value']} »"
             if bool(row["suppressed"]) and not bool(bsupp[i]) and len(same_col) and not bsupp[same_col].all():
-                problems.append(f"{where}: suppressed exclusive cell whose base and the other options' base are published")
+                problems.append(
+                    f"{where}: suppressed exclusive cell whose base and the other options' base are published"
+                )
             if not bool(row["suppressed"]) and len(same_col) and bsupp[same_col].any():
                 problems.append(f"{where}: exclusive cell published while the other options' base is hidden")
     return problems
