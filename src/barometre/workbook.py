@@ -324,7 +324,7 @@ def write_workbook(
     wb = Workbook(raw, {"in_memory": True})
     # the creation date is also written as the « modified » one; the synthetic-data note goes in the comments
     wb.set_properties({"title": "Baromètre de la démocratie locale numérique — tableaux détaillés",
-                       "author": "barometre", "comments": note or "", "created": stamp})
+                       "author": "barometre", "created": stamp, **({"comments": note} if note else {})})
     formats: dict[tuple, Any] = {}
 
     def sheet(name: str) -> _Sheet:
