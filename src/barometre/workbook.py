@@ -18,7 +18,7 @@ import itertools
 import math
 import numbers
 import os
-import tempfile
+import secrets
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -389,11 +389,12 @@ def write_workbook(
 
     wb.close()
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    # not mkstemp: its mode 0600 would hide a published file from other readers; this one follows the umask
+    tmp = str(path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}"))
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(raw.getvalue())
-        os.chmod(tmp, 0o644)  # a published file: mkstemp's 0600 would hide it from other readers
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
