@@ -35,7 +35,7 @@ DIRECT = {
     "pandas", "numpy", "scipy", "pyreadstat", "statsmodels", "matplotlib", "seaborn",
     "snakemake", "jinja2", "weasyprint", "pandera", "pyarrow", "openpyxl", "pyyaml",
     "jsonschema", "pytest", "hypothesis", "snakemake-executor-plugin-slurm", "frictionless", "ruff", "mypy",
-    "phonenumbers",
+    "phonenumbers", "xlsxwriter",
 }
 
 #: The Python versions the project supports (README, Makefile, .ci/run, pyproject.toml).

@@ -1,6 +1,10 @@
-"""Tests of barometre.workbook: content, French headers, secrecy marks, identical bytes."""
+"""Tests of barometre.workbook: content, French headers, secrecy marks, identical bytes.
+
+The workbook is written with XlsxWriter and read back here with openpyxl, an independent reader.
+"""
 from __future__ import annotations
 
+import os
 import time
 import zipfile
 from pathlib import Path
@@ -14,7 +18,7 @@ from barometre.codebook import load_codebook
 from barometre.disclosure import apply_disclosure
 from barometre.errors import BarometreError
 from barometre.tabulate import tabulate_level
-from barometre.workbook import SECRET, fixed_datetime, sheet_title, write_workbook
+from barometre.workbook import fixed_datetime, sheet_title, write_workbook
 
 ROOT = Path(__file__).resolve().parents[1]
 CB = load_codebook(ROOT / "codebooks" / "2017.yaml")
@@ -52,11 +56,15 @@ def test_two_writes_give_identical_bytes(tables, tmp_path, monkeypatch):
     b = write_workbook(cells, tests, CB, tmp_path / "b.xlsx")
     assert a.read_bytes() == b.read_bytes()
     with zipfile.ZipFile(a) as z:
-        assert {i.date_time for i in z.infolist()} == {(2017, 10, 6, 0, 0, 0)}
+        assert {i.date_time for i in z.infolist()} == {(1980, 1, 1, 0, 0, 0)}  # XlsxWriter's fixed entry date
         core = z.read("docProps/core.xml").decode()
     assert "2017-10-06T00:00:00Z" in core
     wb = openpyxl.load_workbook(a)
     assert wb.properties.created == wb.properties.modified == pd.Timestamp("2017-10-06").to_pydatetime()
+    assert wb.properties.creator == "barometre" and wb.properties.title.endswith("tableaux détaillés")
+    umask = os.umask(0)
+    os.umask(umask)
+    assert a.stat().st_mode & 0o777 == 0o666 & ~umask  # as every other output, not a private temporary file
 
 
 def test_source_date_epoch_is_honoured(tables, tmp_path, monkeypatch):
@@ -66,8 +74,9 @@ def test_source_date_epoch_is_honoured(tables, tmp_path, monkeypatch):
     monkeypatch.setenv("SOURCE_DATE_EPOCH", "1600000000")
     path = write_workbook(cells, tests, CB, tmp_path / "c.xlsx")
     with zipfile.ZipFile(path) as z:
-        assert {i.date_time for i in z.infolist()} == {(2020, 9, 13, 12, 26, 40)}
-        assert "2020-09-13T12:26:40Z" in z.read("docProps/core.xml").decode()
+        assert {i.date_time for i in z.infolist()} == {(1980, 1, 1, 0, 0, 0)}  # never the clock
+        core = z.read("docProps/core.xml").decode()
+    assert "<dcterms:created" in core and core.count("2020-09-13T12:26:40Z") == 2  # created and modified
 
 
 def _table(ws) -> tuple[list, dict[str, list]]:
@@ -107,7 +116,7 @@ def test_sommaire_banner_and_cross_tables(tables, tmp_path):
     for label, row in rows.items():
         if label == "Base (effectif)" or label.startswith(("Case grisée", "En italique")):
             continue
-        for cell, value in zip(row[1:], ("Ensemble", "Élu·e", "Agent")):
+        for cell, value in zip(row[1:], ("Ensemble", "Élu·e", "Agent"), strict=True):
             rec = sel[(sel["answer_label"] == label) & (sel["dimension_value"] == value)].iloc[0]
             if rec["suppressed"]:  # a masked cell is empty (no number, no text) and grey
                 assert cell.value is None and cell.fill.fill_type == "darkGray", (label, value)
@@ -183,3 +192,63 @@ def test_sheet_title_rules():
     long = "X" * 40
     assert len(sheet_title(long)) == 31
     assert sheet_title("Q01", ["q01"]) == "Q01~2"
+
+
+def test_layout_read_back_with_openpyxl(tables, tmp_path):
+    """What a reader of the workbook gets beyond the values: frozen headers, widths, percent and
+    decimal formats, the merged breakdown header, hatched masked cells, the banner's fill."""
+    cells, tests = tables
+    path = write_workbook(cells, tests, CB, tmp_path / "l.xlsx", note="Données synthétiques", min_cell=3)
+    wb = openpyxl.load_workbook(path)
+    assert wb.properties.description == "Données synthétiques"  # the note is in the file's properties too
+    assert wb.active.title == "Sommaire"
+    index = wb["Sommaire"]
+    assert index.freeze_panes == "A6" and [c.value for c in index[5]] == ["Feuille", "Question", "Type",
+                                                                          "Base (Ensemble)"]
+    assert index["A5"].font.bold and index["A5"].fill.fgColor.rgb.endswith("DDDDDD")
+    assert index["A1"].fill.fgColor.rgb.endswith("FBEEE6") and index["D1"].fill.fgColor.rgb.endswith("FBEEE6")
+    assert index["A1"].font.color.rgb.endswith("7A2E00")
+    assert index.column_dimensions["B"].width == pytest.approx(90, abs=1)
+
+    ws = wb["Q29"]
+    header = next(r for r in range(1, ws.max_row + 1) if ws.cell(row=r, column=1).value == "Réponse")
+    assert ws.freeze_panes == f"B{header + 1}"  # answers and the base row stay in view
+    assert ws.cell(row=header - 1, column=3).value == "Élu·e ou agent"
+    assert f"C{header - 1}:D{header - 1}" in {str(m) for m in ws.merged_cells.ranges}
+    assert ws.column_dimensions["A"].width == pytest.approx(48, abs=1)
+    base = ws.cell(row=header + 1, column=2)
+    assert base.value == 40 and base.font.bold
+    shares = [ws.cell(row=r, column=j) for r in range(header + 2, ws.max_row + 1) for j in (2, 3, 4)
+              if isinstance(ws.cell(row=r, column=j).value, float)]
+    assert shares and {c.number_format for c in shares} <= {"0.0\\ %"}
+    masked = [ws.cell(row=r, column=j) for r in range(header + 2, ws.max_row + 1) for j in (2, 3, 4)
+              if ws.cell(row=r, column=j).fill.fill_type == "darkGray"]
+    assert masked and all(c.value is None for c in masked)
+
+    wt = wb["Tests"]
+    assert wt.freeze_panes == "A2"
+    pvalues = [c for c in wt["G"][1:] if c.value is not None]
+    assert pvalues and {c.number_format for c in pvalues} == {"0.0000"}
+    infinite = tests["statistic"].astype(float).map(np.isinf)
+    assert infinite.any()  # Fisher's odds ratio with a zero cell: an empty cell, never a broken number
+    statistics = [c.value for c in wt["E"][1:]]
+    assert len(statistics) == len(tests) and statistics.count(None) == int((infinite | tests["statistic"].isna()).sum())
+
+
+def test_labels_are_written_as_text_never_as_formulas_or_links(tables, tmp_path):
+    """An answer label from an export that looks like a formula or a web address stays plain text:
+    opening the workbook computes nothing and follows nothing."""
+    cells, tests = tables
+    cells = cells.copy()
+    tricky = ("=HYPERLINK(\"http://example.org\";\"x\")", "http://example.org/")
+    q29 = cells["question_id"] == "Q29"
+    for label, key in zip(tricky, cells.loc[q29, "answer_key"].drop_duplicates()[:2], strict=True):
+        cells.loc[q29 & (cells["answer_key"] == key), "answer_label"] = label
+    path = write_workbook(cells, tests, CB, tmp_path / "x.xlsx")
+    with zipfile.ZipFile(path) as z:
+        sheets = {n: z.read(n).decode() for n in z.namelist() if n.startswith("xl/worksheets/sheet")}
+        assert not any("<f>" in x or "<f " in x for x in sheets.values())
+        assert not any(n.startswith("xl/worksheets/_rels/") and "example.org" in z.read(n).decode()
+                       for n in z.namelist())
+    _, rows = _table(openpyxl.load_workbook(path)["Q29"])
+    assert set(tricky) <= set(rows)
