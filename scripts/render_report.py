@@ -4,4 +4,5 @@ from barometre.pipeline import logging_to
 from barometre.render import run_render_report
 
 with logging_to(snakemake.log[0]):  # noqa: F821 - injected by Snakemake
-    run_render_report(snakemake.wildcards.edition, snakemake.params.config, dict(snakemake.input), dict(snakemake.output))  # noqa: F821
+    run_render_report(snakemake.wildcards.edition, snakemake.params.config,  # noqa: F821
+                      dict(snakemake.input), dict(snakemake.output))  # noqa: F821
