@@ -19,6 +19,7 @@ matplotlib.use("Agg")
 
 import matplotlib.pyplot as plt
 from matplotlib.text import Text
+from matplotlib.typing import RcKeyType
 
 from barometre import fr
 from barometre.errors import BarometreError
@@ -45,7 +46,7 @@ LABEL_WRAP = 38  # characters per line of a category label
 FONT_FAMILY = "DejaVu Sans"
 SECRET_MARK = "s"
 
-BASE_STYLE: dict[str, Any] = {
+BASE_STYLE: dict[RcKeyType, Any] = {
     "svg.fonttype": "none",  # text stays text
     "font.family": "sans-serif",
     "font.sans-serif": [FONT_FAMILY, "Liberation Sans", "Arial"],
@@ -106,7 +107,7 @@ def _fmt_value(v: float, suppressed: bool) -> str:
     return fr.format_percent(v, 1)
 
 
-def _style(chart_id: str, edition: str) -> dict:
+def _style(chart_id: str, edition: str) -> dict[RcKeyType, Any]:
     return {**BASE_STYLE, "svg.hashsalt": f"barometre-{edition}-{chart_id}", "svg.id": f"chart-{chart_id}-svg"}
 
 
