@@ -9,7 +9,7 @@ rule plot_charts:
         figures="results/{edition}/figures.csv",
         codebook=codebook_of,
         published=published_of,
-        code=package_code("charts", "fr", "quantifiers", "codebook"),
+        code=package_code("charts", "chart_drawing", "chart_svg", "fr", "quantifiers", "codebook"),
         script="scripts/plot_charts.py",
     output:
         charts=directory("results/{edition}/charts"),
@@ -44,8 +44,9 @@ rule render_report:
         registry=registry_of,
         templates=REPORT_TEMPLATES,
         editorial=editorial_of,
-        code=package_code("render", "editorial", "typography", "fr", "quantifiers", "codebook", "figures", "design",
-                          "calibration", "comparisons"),
+        code=package_code("render", "report_data", "technical_note", "report_hooks", "pdf", "charts", "editorial",
+                          "typography", "fr", "quantifiers", "codebook", "figures", "design", "calibration",
+                          "comparisons", "publication", "audit"),
         script="scripts/render_report.py",
     output:
         html=report("results/{edition}/rapport_{edition}.html", category="Édition {edition}", subcategory="Publication",

@@ -58,7 +58,7 @@ rule plot_trends:
     """trends.csv → one SVG per indicator comparable in at least two editions, and charts.json."""
     input:
         trends="results/trends/trends.csv",
-        code=package_code("trends", "charts", "fr"),
+        code=package_code("trends", "charts", "chart_drawing", "chart_svg", "fr"),
         script="scripts/plot_trends.py",
     output:
         charts=directory("results/trends/charts"),
@@ -80,7 +80,7 @@ rule render_trends_report:
         differences="results/trends/questionnaire_differences.csv",
         charts="results/trends/charts",
         templates=REPORT_TEMPLATES,
-        code=package_code("trends_report", "render", "trends", "charts", "fr"),
+        code=package_code("trends_report", "render", "pdf", "trends", "charts", "chart_svg", "fr"),
         script="scripts/render_trends_report.py",
     output:
         html=report("results/trends/rapport_tendances.html", category="Tendances", subcategory="Publication",

@@ -14,10 +14,13 @@ Okabe–Ito colour-blind-safe palette, text kept as SVG text, deterministic SVG
 suppressed cells (« secret statistique ») never drawn as numbers, a
 « Données synthétiques » footnote when the edition is synthetic. Each SVG carries
 its ``<title>`` and ``<desc>`` (the alt text) and ``role="img"``.
+
+This module says what each chart shows (specs, rows, notes, alt text, caption, manifest);
+:mod:`barometre.chart_drawing` draws the bars and :mod:`barometre.chart_svg` makes the SVG
+fit to inline and accessible.
 """
 from __future__ import annotations
 
-import io
 import json
 import logging
 import math
@@ -26,43 +29,43 @@ import textwrap
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
-from xml.etree import ElementTree as ET
 
-import matplotlib
+import pandas as pd
 
-matplotlib.use("Agg")
+from barometre import fr
+from barometre.chart_drawing import (
+    BASE_STYLE,
+    MAIN_COLOUR,
+    MUTED_COLOUR,
+    OKABE_ITO,
+    SECOND_COLOUR,
+    SECRET_MARK,
+    TEXT_COLOUR,
+    BarRow,
+    ChartError,
+    check_layout,
+    draw_hbars,
+    sort_rows,
+    wrap_label,
+)
+from barometre.chart_svg import accessible_svg
+from barometre.codebook import NSP_LABEL, Codebook, Question
+from barometre.errors import BarometreError
 
-import matplotlib.pyplot as plt  # noqa: E402
-import pandas as pd  # noqa: E402
-from matplotlib.text import Text  # noqa: E402
-
-from barometre import fr  # noqa: E402
-from barometre.codebook import NSP_LABEL, Codebook, Question  # noqa: E402
-from barometre.errors import BarometreError  # noqa: E402
+#: The charts' API, and the names of their parts that callers (the trends charts, the tests) import from here.
+__all__ = [
+    "ChartSpec", "Chart", "EXTRA_CHARTS", "FILTERED_UNITS", "CHART_KINDS", "UNIT_NOUNS", "MULTIPLE_NOTE",
+    "SYNTHETIC_NOTE", "chart_specs", "code_count_spec", "read_cells", "read_figures", "ensemble_rows", "draw_chart",
+    "draw_charts", "write_charts", "load_manifest", "run_plot_charts",
+    # chart_drawing: palette, style, bars, layout check
+    "BASE_STYLE", "MAIN_COLOUR", "MUTED_COLOUR", "OKABE_ITO", "SECOND_COLOUR", "SECRET_MARK", "TEXT_COLOUR",
+    "ChartError", "check_layout", "wrap_label",
+    # chart_svg: SVG post-processing and accessibility
+    "accessible_svg",
+]
 
 log = logging.getLogger("barometre.charts")
 
-#: Okabe & Ito (2008) colour-blind-safe palette.
-OKABE_ITO = {
-    "orange": "#E69F00",
-    "sky_blue": "#56B4E9",
-    "bluish_green": "#009E73",
-    "yellow": "#F0E442",
-    "blue": "#0072B2",
-    "vermillion": "#D55E00",
-    "reddish_purple": "#CC79A7",
-    "black": "#000000",
-}
-MAIN_COLOUR = OKABE_ITO["blue"]
-SECOND_COLOUR = OKABE_ITO["sky_blue"]
-NSP_COLOUR = "#9A9A9A"  # neutral grey for « ne se prononce pas » (distinct in lightness)
-TEXT_COLOUR = "#1A1A1A"
-MUTED_COLOUR = "#555555"
-
-FIG_WIDTH_IN = 6.3  # ≈ 160 mm, the text width of an A4 page with 25 mm margins
-LABEL_WRAP = 38  # characters per line of a category label
-FONT_FAMILY = "DejaVu Sans"
-SECRET_MARK = "s"
 NBSP = "\u00a0"
 MULTIPLE_NOTE = "plusieurs réponses possibles, total > 100\u202f%"
 SYNTHETIC_NOTE = "Données synthétiques"
@@ -73,26 +76,6 @@ UNIT_NOUNS = {
     "tool": ("outil", "outils"),
     "bp": ("territoire", "territoires"),
 }
-
-BASE_STYLE = {
-    "svg.fonttype": "none",  # text stays text
-    "font.family": "sans-serif",
-    "font.sans-serif": [FONT_FAMILY, "Liberation Sans", "Arial"],
-    "font.size": 8.5,
-    "axes.edgecolor": "#888888",
-    "axes.linewidth": 0.6,
-    "axes.labelcolor": TEXT_COLOUR,
-    "xtick.color": TEXT_COLOUR,
-    "ytick.color": TEXT_COLOUR,
-    "text.color": TEXT_COLOUR,
-    "legend.frameon": False,
-    "path.simplify": False,
-    "figure.dpi": 72,
-}
-
-
-class ChartError(BarometreError):
-    """A chart cannot be drawn (missing cells, clipped text…)."""
 
 
 @dataclass(frozen=True)
@@ -235,9 +218,10 @@ def chart_specs(codebook: Codebook, published: dict, figures: pd.DataFrame | Non
                 log.info("chart %s left out: no count figure per code of %s in this edition", spec.id, spec.question)
                 continue
             spec = made
+        question = None
         if spec.question is not None:
             try:
-                codebook.question(spec.question)
+                question = codebook.question(spec.question)
             except BarometreError:
                 log.info("chart %s left out: question %s not in this codebook", spec.id, spec.question)
                 continue
@@ -246,7 +230,7 @@ def chart_specs(codebook: Codebook, published: dict, figures: pd.DataFrame | Non
             if missing:
                 log.info("chart %s left out: figure(s) %s not in this edition", spec.id, ", ".join(missing))
                 continue
-        if spec.kind != "figures" and cells is not None and not _has_cells(cells, codebook.question(spec.question)):
+        if spec.kind != "figures" and cells is not None and question is not None and not _has_cells(cells, question):
             log.info("chart %s left out: no « Ensemble » cells for %s", spec.id, spec.question)
             continue
         specs.append(spec)
@@ -259,7 +243,8 @@ def chart_specs(codebook: Codebook, published: dict, figures: pd.DataFrame | Non
                 log.info("chart %s left out: no « Ensemble » cells", q.id)
                 continue
             specs.append(ChartSpec(id=q.id, kind=CHART_KINDS[q.type], question=q.id, title=q.wording,
-                                   sort=(q.type == "single" and len(q.codes) > 3), unit=FILTERED_UNITS.get(q.harmonised)))
+                                   sort=(q.type == "single" and len(q.codes) > 3),
+                                   unit=FILTERED_UNITS.get(q.harmonised)))
     return specs
 
 
@@ -276,6 +261,8 @@ def code_count_spec(spec: ChartSpec, codebook: Codebook, figures: pd.DataFrame |
 
     if figures is None or "key" not in figures.columns:
         return spec  # figures not given: the chart is listed, as every figures chart then
+    if spec.question is None:
+        return spec  # no question whose codes to count: the figures chart as it is
     try:
         q = codebook.question(spec.question)
     except BarometreError:
@@ -285,7 +272,8 @@ def code_count_spec(spec: ChartSpec, codebook: Codebook, figures: pd.DataFrame |
         return None  # a table of keys only: no figure counts an answer
     counts = figures[(figures["measure"] == "count") & (figures["question"].astype(str) == q.harmonised)]
     for c in q.codes:
-        hit = counts[(counts["component"] == c.key) | counts["numerator_rule"].astype(str).str.endswith("{" + c.label + "}")]
+        alone = counts["numerator_rule"].astype(str).str.endswith("{" + c.label + "}")
+        hit = counts[(counts["component"] == c.key) | alone]
         keys += list(hit["key"][:1])
     return replace(spec, figure_keys=tuple(keys)) if keys else None
 
@@ -315,7 +303,7 @@ def read_figures(path: str | Path) -> pd.DataFrame:
     """Read ``figures.csv``, with a ``key`` column (``id`` or ``id.component``)."""
     table = pd.read_csv(path, keep_default_na=False, na_values=[""])
     table["component"] = table["component"].fillna("").astype(str)
-    table["key"] = [f"{i}.{c}" if c else str(i) for i, c in zip(table["id"], table["component"])]
+    table["key"] = [f"{i}.{c}" if c else str(i) for i, c in zip(table["id"], table["component"], strict=True)]
     return table
 
 
@@ -327,262 +315,17 @@ def ensemble_rows(cells: pd.DataFrame, question: Question, statistic: str) -> pd
         & (cells["statistic"] == statistic)
     ]
     if sel.empty:
-        raise ChartError(f"no « Ensemble » cells for question {question.id} ({question.harmonised}), statistic {statistic}")
+        raise ChartError(f"no « Ensemble » cells for question {question.id} ({question.harmonised}), "
+                         f"statistic {statistic}")
     order = [c.key for c in question.codes] + [o.key for o in question.options] + ["nsp"]
     rank = {k: i for i, k in enumerate(dict.fromkeys(order))}
     sel = sel.assign(_order=sel["answer_key"].map(lambda k: rank.get(k, len(rank))))
     return sel.sort_values("_order", kind="stable").drop(columns="_order").reset_index(drop=True)
 
 
-# --------------------------------------------------------------------------- drawing helpers
-
-
-@dataclass
-class _Row:
-    key: str
-    label: str
-    values: list[float]
-    suppressed: list[bool]
-    muted: bool = False  # NSP / « autre »: drawn in grey, kept last
-
-
-_THOUSANDS_RE = re.compile(r"(?<=\d) (?=\d{3}\b)")
-
-
-def wrap_label(label: str, width: int = LABEL_WRAP) -> str:
-    """Wrap a category label on several lines (never cutting a word nor a number such as « 1 000 »)."""
-    label = _THOUSANDS_RE.sub(fr.NNBSP, label)
-    return "\n".join(textwrap.wrap(label, width=width, break_long_words=False, break_on_hyphens=False)) or label
-
-
 def _is_muted(key: str, label: str) -> bool:
     return key == "nsp" or label == NSP_LABEL
 
-
-def _last_rank(key: str) -> int:
-    """0 for ordinary answers, 1 for « autre », 2 for « ne se prononce pas » (always at the bottom)."""
-    return {"autre": 1, "nsp": 2}.get(key, 0)
-
-
-def _sort_rows(rows: list[_Row], by: int = 0) -> list[_Row]:
-    """Decreasing value (suppressed cells count as 0), « autre » and NSP last; stable."""
-    def k(r: _Row) -> tuple:
-        v = r.values[by]
-        v = 0.0 if (r.suppressed[by] or v is None or math.isnan(v)) else v
-        return (_last_rank(r.key), -v)
-    return sorted(rows, key=k)
-
-
-def _fmt_value(v: float, suppressed: bool) -> str:
-    if suppressed:
-        return SECRET_MARK
-    return fr.format_percent(v, 1)
-
-
-def _style(chart_id: str, edition: str) -> dict:
-    return {**BASE_STYLE, "svg.hashsalt": f"barometre-{edition}-{chart_id}", "svg.id": f"chart-{chart_id}-svg"}
-
-
-def _draw_hbars(
-    rows: list[_Row], series: list[tuple[str, str]], footnote: str, chart_id: str, edition: str,
-    counts: bool = False,
-) -> str:
-    """Horizontal bars, one group per row and one bar per series; returns the SVG text.
-
-    Parameters
-    ----------
-    rows
-        Categories, top to bottom.
-    series
-        (name, colour) of each series; a name is shown in a legend when there are several.
-    footnote
-        Small text under the chart (base, notes, « Données synthétiques »).
-    counts
-        Values are counts (labels « 65 »), not percentages; the axis runs to the largest count.
-    """
-    n_series = len(series)
-    labels = [wrap_label(r.label) for r in rows]
-    bar_h = 0.78 / n_series
-    group_in = 0.2 * n_series + 0.06  # inches per category
-    height = 0.45 + sum(max(group_in, 0.15 * (lab.count("\n") + 1) + 0.05) for lab in labels) + 0.25 * (n_series > 1)
-    height += 0.18 * (footnote.count("\n") + 1)
-    if n_series > 1 and sum(len(n) for n, _ in series) >= 60:
-        height += 0.18 * (n_series - 1)
-    finite = [v for r in rows for v in r.values if v is not None and not math.isnan(v)]
-    xmax = max(finite + [1.0]) if counts else 100.0
-    with plt.rc_context(_style(chart_id, edition)):
-        fig, ax = plt.subplots(figsize=(FIG_WIDTH_IN, height), layout="constrained")
-        for s, (name, colour) in enumerate(series):
-            offset = (s - (n_series - 1) / 2) * bar_h
-            for i, r in enumerate(rows):
-                v, sup = r.values[s], r.suppressed[s]
-                y = i + offset
-                if v is None and not sup:  # no bar of this series for this row (e.g. NSP has no cumulative share)
-                    continue
-                missing = v is None or (isinstance(v, float) and math.isnan(v))
-                if sup or missing:
-                    ax.text(0.006 * xmax, y, SECRET_MARK if sup else fr.MISSING, va="center", ha="left",
-                            fontsize=8, fontstyle="italic", color=MUTED_COLOUR)
-                    continue
-                c = NSP_COLOUR if r.muted else colour
-                ax.barh(y, v, height=bar_h * 0.92, color=c, edgecolor="none", label=name if i == 0 else None)
-                ax.text(v + 0.008 * xmax, y, fr.format_number(v) if counts else _fmt_value(v, False),
-                        va="center", ha="left", fontsize=8, color=TEXT_COLOUR)
-        ax.set_yticks(range(len(rows)), labels=labels)
-        ax.set_ylim(len(rows) - 0.5, -0.5)
-        ax.set_xlim(0, xmax * 1.13)
-        ax.xaxis.set_visible(False)
-        for side in ("top", "right", "bottom"):
-            ax.spines[side].set_visible(False)
-        ax.tick_params(axis="y", length=0, pad=4)
-        if n_series > 1:
-            handles = [plt.Rectangle((0, 0), 1, 1, color=c) for _, c in series]
-            ax.legend(handles, [n for n, _ in series], loc="lower left", bbox_to_anchor=(0, 1.0),
-                      ncol=n_series if sum(len(n) for n, _ in series) < 60 else 1,
-                      fontsize=8, handlelength=1.2, borderaxespad=0.2)
-        fig.supxlabel(footnote, x=0.005, ha="left", fontsize=7, color=MUTED_COLOUR, linespacing=1.4)
-        check_layout(fig, chart_id)
-        buf = io.StringIO()
-        fig.savefig(buf, format="svg", metadata={"Date": None, "Creator": "barometre (matplotlib)"})
-        plt.close(fig)
-    return buf.getvalue()
-
-
-def check_layout(fig, chart_id: str, tolerance: float = 0.5) -> None:
-    """Fail when any text of ``fig`` extends beyond the figure (clipped label).
-
-    Raises
-    ------
-    ChartError
-        Naming the chart and the clipped text.
-    """
-    fig.canvas.draw()
-    renderer = fig.canvas.get_renderer()
-    box = fig.bbox
-    for t in fig.findobj(Text):
-        if not t.get_visible() or not t.get_text().strip():
-            continue
-        bb = t.get_window_extent(renderer)
-        if bb.x0 < box.x0 - tolerance or bb.x1 > box.x1 + tolerance or bb.y0 < box.y0 - tolerance or bb.y1 > box.y1 + tolerance:
-            raise ChartError(f"chart {chart_id}: text {t.get_text()!r} is clipped (extends beyond the figure)")
-
-
-# --------------------------------------------------------------------------- SVG post-processing
-
-# matplotlib's own SVG is parsed with the standard XML parser (trusted input: no entity, no
-# internal DTD subset), edited as a tree and written back; no regular expression on markup.
-_SVG_NS = "http://www.w3.org/2000/svg"
-_XLINK_NS = "http://www.w3.org/1999/xlink"
-#: Prefix of each namespace matplotlib writes (SVG is the default one). The tree is written back
-#: with these prefixes by :func:`_serialise`, not through ElementTree's process-wide prefix registry
-#: (which any other library may change).
-_PREFIXES = {
-    _SVG_NS: "", _XLINK_NS: "xlink", "http://www.w3.org/1999/02/22-rdf-syntax-ns#": "rdf",
-    "http://purl.org/dc/elements/1.1/": "dc", "http://creativecommons.org/ns#": "cc",
-}
-_HREF_ATTRIBUTES = frozenset({"href", f"{{{_XLINK_NS}}}href"})
-_URL_REF_RE = re.compile(r"url\(#([^)]+)\)")  # inside one attribute value, e.g. clip-path="url(#p1)"
-#: SVG presentation attributes matplotlib writes as inline styles.
-PRESENTATION_ATTRIBUTES = frozenset({
-    "fill", "fill-opacity", "stroke", "stroke-width", "stroke-linejoin", "stroke-linecap", "stroke-opacity",
-    "stroke-dasharray", "stroke-dashoffset", "stroke-miterlimit", "opacity", "font-size", "font-family",
-    "font-weight", "font-style", "text-anchor", "clip-path",
-})
-
-
-def _style_to_attributes(element: ET.Element) -> None:
-    """``style="fill: #0072b2; font-size: 8px"`` → ``fill="#0072b2" font-size="8px"``, in place.
-
-    Inline SVG in HTML: presentation attributes are SVG, not document CSS, so an HTML
-    renderer never misreads them (WeasyPrint warns on each SVG property in a style).
-    Declarations that are not presentation attributes stay in ``style``.
-    """
-    style = element.attrib.pop("style", None)
-    if style is None:
-        return
-    rest = []
-    for decl in style.split(";"):
-        if ":" not in decl:
-            continue
-        name, value = (p.strip() for p in decl.split(":", 1))
-        if name in PRESENTATION_ATTRIBUTES:
-            element.set(name, value)
-        else:
-            rest.append(f"{name}: {value}")
-    if rest:
-        element.set("style", "; ".join(rest))
-
-
-def _prefix_ids(root: ET.Element, prefix: str) -> None:
-    """Prefix every ``id`` (and its references) so several SVGs can be inlined in one HTML page."""
-    renamed = {}
-    for el in root.iter():
-        name = el.get("id")
-        if name:
-            renamed[name] = name if name.startswith(prefix) else prefix + name
-            el.set("id", renamed[name])
-
-    def ref(m: re.Match) -> str:
-        return f"url(#{renamed.get(m.group(1), m.group(1))})"
-
-    for el in root.iter():
-        for attr, value in el.attrib.items():
-            if "url(#" in value:
-                el.set(attr, _URL_REF_RE.sub(ref, value))
-            elif attr in _HREF_ATTRIBUTES and value.startswith("#") and value[1:] in renamed:
-                el.set(attr, "#" + renamed[value[1:]])
-
-
-def _serialise(root: ET.Element, chart_id: str) -> str:
-    """The tree as SVG text: ``{uri}name`` written ``prefix:name``, the prefixes declared on the root."""
-    used: set[str] = set()
-
-    def name(qualified: str) -> str:
-        if not qualified.startswith("{"):
-            return qualified
-        uri, local = qualified[1:].split("}", 1)
-        if uri not in _PREFIXES:
-            raise ChartError(f"chart {chart_id}: unexpected XML namespace {uri} in the SVG output")
-        used.add(uri)
-        return f"{_PREFIXES[uri]}:{local}" if _PREFIXES[uri] else local
-
-    for el in root.iter():
-        el.tag = name(el.tag)
-        el.attrib = {name(k): v for k, v in el.attrib.items()}
-    declarations = {f"xmlns:{_PREFIXES[u]}" if _PREFIXES[u] else "xmlns": u
-                    for u in sorted(used, key=lambda u: _PREFIXES[u])}
-    root.attrib = {**declarations, **root.attrib}
-    return ET.tostring(root, encoding="unicode")
-
-
-def accessible_svg(svg: str, chart_id: str, title: str, alt: str) -> str:
-    """The SVG root element alone, with ``role="img"``, ``aria-label``, ``<title>`` and ``<desc>``.
-
-    The XML prolog and DOCTYPE are left out (the parser drops them) so that the same
-    text can be saved as a file and inlined in HTML; ``<style>`` blocks are removed and
-    inline styles become presentation attributes.
-    """
-    try:
-        root = ET.fromstring(svg)
-    except ET.ParseError as exc:
-        raise ChartError(f"chart {chart_id}: the SVG output is not well-formed XML ({exc})") from None
-    if root.tag != f"{{{_SVG_NS}}}svg":
-        raise ChartError(f"chart {chart_id}: no <svg> element in the output")
-    for parent in list(root.iter()):
-        for child in list(parent):
-            if child.tag == f"{{{_SVG_NS}}}style":
-                parent.remove(child)
-    for el in root.iter():
-        _style_to_attributes(el)
-    _prefix_ids(root, f"chart-{chart_id}-")
-    root.set("role", "img")
-    root.set("aria-labelledby", f"chart-{chart_id}-title chart-{chart_id}-desc")
-    root.set("aria-label", alt)
-    for position, (tag, text) in enumerate((("title", title), ("desc", alt))):
-        element = ET.Element(f"{{{_SVG_NS}}}{tag}", {"id": f"chart-{chart_id}-{tag}"})
-        element.text = text
-        root.insert(position, element)
-    return _serialise(root, chart_id).rstrip() + "\n"
 
 
 # --------------------------------------------------------------------------- one chart per kind
@@ -629,7 +372,7 @@ def _phrase(base: str) -> str:
     return base.removeprefix(f"n{NBSP}={NBSP}")
 
 
-def _alt_list(rows: list[_Row], s: int = 0) -> str:
+def _alt_list(rows: list[BarRow], s: int = 0) -> str:
     items = []
     for r in rows:
         v, sup = r.values[s], r.suppressed[s]
@@ -657,10 +400,15 @@ def _common_notes(small: bool, n_supp: int, small_base: int, min_cell: int) -> l
     return notes
 
 
-def _rows_from(sel: pd.DataFrame, muted_nsp: bool = True) -> list[_Row]:
+def _float(value: Any) -> float:
+    """A cell's value as a float, NaN when it is missing."""
+    return float(value) if pd.notna(value) else math.nan
+
+
+def _rows_from(sel: pd.DataFrame, muted_nsp: bool = True) -> list[BarRow]:
     return [
-        _Row(r.answer_key, str(r.answer_label), [float(r.value) if pd.notna(r.value) else math.nan], [bool(r.suppressed)],
-             muted=muted_nsp and _is_muted(r.answer_key, str(r.answer_label)))
+        BarRow(r.answer_key, str(r.answer_label), [_float(r.value)], [bool(r.suppressed)],
+               muted=muted_nsp and _is_muted(r.answer_key, str(r.answer_label)))
         for r in sel.itertuples()
     ]
 
@@ -688,15 +436,14 @@ def draw_chart(
         rows = []
         for r in first.itertuples():
             t = top3.loc[r.answer_key]
-            rows.append(_Row(r.answer_key, str(r.answer_label),
-                             [float(r.value) if pd.notna(r.value) else math.nan, float(t.value) if pd.notna(t.value) else math.nan],
-                             [bool(r.suppressed), bool(t.suppressed)]))
-        rows = _sort_rows(rows, 0)
+            rows.append(BarRow(r.answer_key, str(r.answer_label), [_float(r.value), _float(t.value)],
+                               [bool(r.suppressed), bool(t.suppressed)]))
+        rows = sort_rows(rows, 0)
         sel = pd.concat([first, top3.reset_index()])
         base, lo, hi = _base_text(list(first["base"]), unit)
         small, n_supp = _flags(sel)
         rank_note = "classement de 1 à " + fr.format_number(len(q.codes))
-        notes = [(rank_note, rank_note)] + _common_notes(small, n_supp, small_base, min_cell)
+        notes = [(rank_note, rank_note), *_common_notes(small, n_supp, small_base, min_cell)]
         series = [("Classé en 1re position", MAIN_COLOUR), ("Classé parmi les 3 premiers", SECOND_COLOUR)]
         alt = (f"Part des {_phrase(base)} qui classent chaque proposition en 1re position "
                f"(entre parenthèses : parmi les trois premières) : "
@@ -711,19 +458,19 @@ def draw_chart(
         for r in share.itertuples():
             if r.answer_key in cum.index:
                 c = cum.loc[r.answer_key]
-                rows.append(_Row(r.answer_key, str(r.answer_label),
-                                 [float(r.value) if pd.notna(r.value) else math.nan, float(c.value) if pd.notna(c.value) else math.nan],
-                                 [bool(r.suppressed), bool(c.suppressed)]))
+                rows.append(BarRow(r.answer_key, str(r.answer_label), [_float(r.value), _float(c.value)],
+                                   [bool(r.suppressed), bool(c.suppressed)]))
             else:  # NSP: no cumulative share
-                rows.append(_Row(r.answer_key, str(r.answer_label), [float(r.value) if pd.notna(r.value) else math.nan, math.nan],
-                                 [bool(r.suppressed), False], muted=True))
+                rows.append(BarRow(r.answer_key, str(r.answer_label), [_float(r.value), math.nan],
+                                   [bool(r.suppressed), False], muted=True))
         # shares and cumulative shares have one base (every answer, « ne se prononce pas » included)
         base_all, lo, hi = _base_text(list(share["base"]), unit)
         small, n_supp = _flags(pd.concat([share, cum.reset_index()]))
         has_nsp = any(r.key == "nsp" for r in rows)
         series = [("Part de la tranche", MAIN_COLOUR), ("Cumul jusqu'à cette tranche", OKABE_ITO["orange"])]
         nsp_note = " (« ne se prononce pas » compris)" if has_nsp else ""
-        notes = [(f"{base_all}{nsp_note}", f"{base_all}{nsp_note}")] + _common_notes(small, n_supp, small_base, min_cell)
+        notes = [(f"{base_all}{nsp_note}", f"{base_all}{nsp_note}"),
+                 *_common_notes(small, n_supp, small_base, min_cell)]
         base_sub = base_all
         base = ""
         cum_items = " ; ".join(
@@ -734,12 +481,12 @@ def draw_chart(
         # draw NSP rows with a single bar: keep the cumulative value NaN but not shown as a dash
         for r in rows:
             if r.key == "nsp":
-                r.values[1] = None  # type: ignore[call-overload]
+                r.values[1] = None  # type: ignore[call-overload]  # None: no bar at all (draw_hbars skips it)
     else:
         sel = ensemble_rows(cells, q, "share")
         rows = _rows_from(sel)
         if spec.sort or spec.kind == "multiple":
-            rows = _sort_rows(rows)
+            rows = sort_rows(rows)
         base, lo, hi = _base_text(list(sel["base"]), unit)
         small, n_supp = _flags(sel)
         series = [("Part", MAIN_COLOUR)]
@@ -749,11 +496,12 @@ def draw_chart(
             notes.append(("« ne se prononce pas » compris dans la base", None))
         notes += _common_notes(small, n_supp, small_base, min_cell)
         if spec.kind == "multiple":
-            alt = f"Part des {_phrase(base)} ayant choisi chaque réponse (plusieurs réponses possibles) : {_alt_list(rows)}."
+            alt = (f"Part des {_phrase(base)} ayant choisi chaque réponse (plusieurs réponses possibles) : "
+                   f"{_alt_list(rows)}.")
         else:
             alt = f"Répartition des {_phrase(base)} : {_alt_list(rows)}."
     footnote = _footnote(base, notes, synthetic)
-    svg = _draw_hbars(rows, series, footnote, spec.id, edition)
+    svg = draw_hbars(rows, series, footnote, spec.id, edition)
     svg = accessible_svg(svg, spec.id, spec.title, alt)
     caption = _caption(base, notes)
     return Chart(
@@ -777,7 +525,8 @@ def _answer_label(codebook: Codebook, question: str | None, figure: pd.Series) -
         return str(figure["definition"])
 
 
-def _draw_figures(spec: ChartSpec, figures: pd.DataFrame | None, codebook: Codebook, edition: str, synthetic: bool, order: int) -> Chart:
+def _draw_figures(spec: ChartSpec, figures: pd.DataFrame | None, codebook: Codebook, edition: str, synthetic: bool,
+                  order: int) -> Chart:
     """Bars of named figures (``figures.csv``): all shares, or all counts with a base figure."""
     if figures is None:
         raise ChartError(f"chart {spec.id}: needs figures.csv")
@@ -792,34 +541,40 @@ def _draw_figures(spec: ChartSpec, figures: pd.DataFrame | None, codebook: Codeb
     if counts:
         q = codebook.question(spec.question) if spec.question else None
         # A figure withheld by the publication layer (no value) is shown as « s », never as a bar.
-        rows = [_Row(k, _answer_label(codebook, spec.question, by_key.loc[k]), [float(by_key.loc[k, "value"])],
+        rows = [BarRow(k, _answer_label(codebook, spec.question, by_key.loc[k]), [float(by_key.loc[k, "value"])],
                      [math.isnan(float(by_key.loc[k, "value"]))]) for k in spec.figure_keys]
-        rows = _sort_rows(rows)
-        unit = ("collectivité", "collectivités") if by_key.loc[spec.base_key or spec.figure_keys[0], "measure"] == "distinct" \
-            else UNIT_NOUNS.get(q.level if q else "respondent", ("répondant", "répondants"))
+        rows = sort_rows(rows)
+        distinct = by_key.loc[spec.base_key or spec.figure_keys[0], "measure"] == "distinct"
+        unit = (("collectivité", "collectivités") if distinct
+                else UNIT_NOUNS.get(q.level if q else "respondent", ("répondant", "répondants")))
         total = float(by_key.loc[spec.base_key, "value"]) if spec.base_key else sum(r.values[0] for r in rows)
         base = f"n{NBSP}={NBSP}{fr.format_number(total)} {unit[1] if total >= 2 else unit[0]}"
-        notes: list[Note] = [("une ligne par collectivité, même si plusieurs de ses élu·es ou agents ont répondu", "une ligne par collectivité")] \
-            if unit[0] == "collectivité" else []
+        notes: list[Note] = []
+        if unit[0] == "collectivité":
+            notes.append(("une ligne par collectivité, même si plusieurs de ses élu·es ou agents ont répondu",
+                          "une ligne par collectivité"))
         shown = sum(r.values[0] for r in rows if not r.suppressed[0])
         if spec.base_key and shown != total and not any(r.suppressed[0] for r in rows):
             notes.append((f"types non représentés : {fr.format_number(total - shown)}", None))
         if any(r.suppressed[0] for r in rows):
-            notes.append((f"{SECRET_MARK} : secret statistique, valeur non publiée", f"{SECRET_MARK} : secret statistique"))
+            notes.append((f"{SECRET_MARK} : secret statistique, valeur non publiée",
+                          f"{SECRET_MARK} : secret statistique"))
         alt = f"Répartition des {_phrase(base)} : " + " ; ".join(
-            f"{r.label} : {'secret statistique' if r.suppressed[0] else fr.format_number(r.values[0])}" for r in rows) + "."
-        svg = _draw_hbars(rows, [("Nombre", MAIN_COLOUR)], _footnote(base, notes, synthetic), spec.id, edition, counts=True)
+            f"{r.label} : {'secret statistique' if r.suppressed[0] else fr.format_number(r.values[0])}"
+            for r in rows) + "."
+        svg = draw_hbars(rows, [("Nombre", MAIN_COLOUR)], _footnote(base, notes, synthetic), spec.id, edition,
+                         counts=True)
         svg = accessible_svg(svg, spec.id, spec.title, alt)
         return Chart(
             id=spec.id, title=spec.title, alt=alt, caption=_caption(base, notes), file=f"{spec.id}.svg", kind=spec.kind,
-            question_id=q.id if q else None, base_min=total, base_max=total, unit=unit[1], small_base=False, suppressed=0,
-            published=False, synthetic=synthetic, order=order, svg=svg,
+            question_id=q.id if q else None, base_min=total, base_max=total, unit=unit[1], small_base=False,
+            suppressed=0, published=False, synthetic=synthetic, order=order, svg=svg,
         )
     rows, bases = [], []
     for key in spec.figure_keys:
         f = by_key.loc[key]
         label = codebook.question(str(f["question"])).wording
-        rows.append(_Row(key, label, [float(f["value"])], [math.isnan(float(f["value"]))]))
+        rows.append(BarRow(key, label, [float(f["value"])], [math.isnan(float(f["value"]))]))
         bases.append((key, label, float(f["denominator"])))
     unit = UNIT_NOUNS["bp"]
     tally: dict[float, int] = {}
@@ -830,7 +585,7 @@ def _draw_figures(spec: ChartSpec, figures: pd.DataFrame | None, codebook: Codeb
     notes = [(f"« {lab} » : n{NBSP}={NBSP}{fr.format_number(d)} {unit[1]} concernés",
               f"{lab} : n{NBSP}={NBSP}{fr.format_number(d)}") for _, lab, d in bases if d != main]
     alt = f"Part des {_phrase(base)} ayant un budget participatif, pour chaque caractéristique : {_alt_list(rows)}."
-    svg = _draw_hbars(rows, [("Part", OKABE_ITO["bluish_green"])], _footnote(base, notes, synthetic), spec.id, edition)
+    svg = draw_hbars(rows, [("Part", OKABE_ITO["bluish_green"])], _footnote(base, notes, synthetic), spec.id, edition)
     svg = accessible_svg(svg, spec.id, spec.title, alt)
     dvals = [d for _, _, d in bases]
     return Chart(
