@@ -90,8 +90,14 @@ def _frames(codebook, seed: int = 7) -> dict[str, pd.DataFrame]:
     resp = fill("respondent", resp)
     resp.loc[resp["role"] != "Élu·e", "function_elected"] = np.nan
     resp.loc[resp["role"] != "Agent", ["function_staff", "staff_service"]] = np.nan
-    tools = pd.DataFrame({"tool_id": [f"T{i:03d}" for i in range(40)], "respondent_id": resp["respondent_id"].iloc[:40].to_numpy()})
-    tools["collectivity_type"] = tools["respondent_id"].map(resp.set_index("respondent_id")["collectivity_type"]).astype(resp["collectivity_type"].dtype)
+    tools = pd.DataFrame(
+        {"tool_id": [f"T{i:03d}" for i in range(40)], "respondent_id": resp["respondent_id"].iloc[:40].to_numpy()}
+    )
+    tools["collectivity_type"] = (
+        tools["respondent_id"]
+        .map(resp.set_index("respondent_id")["collectivity_type"])
+        .astype(resp["collectivity_type"].dtype)
+    )
     tools["role"] = tools["respondent_id"].map(resp.set_index("respondent_id")["role"]).astype(resp["role"].dtype)
     tools = fill("tool", tools)
     low = [c for c in tools if c.startswith("tool_low_usage_reasons__")]
@@ -145,13 +151,31 @@ def build_fixture(root: Path, *, synthetic: bool = True, seed: int = 7) -> dict:
         },
     }
     (results / "provenance.json").write_text(json.dumps(provenance), encoding="utf-8")
-    log = pd.DataFrame({
-        "source": ["survey"] * 6, "file": raw["survey"]["path"], "row": [1, 2, 3, 4, 5, 6], "record_id": ["1", "2", "3", "4", "5", "6"],
-        "column": ["COLL_NOM"] * 6,
-        "action": ["exclu:test", "exclu:test", "exclu:incomplete", "exclu:duplicate", "recodage « Autre »", "texte masqué"],
-        "reason": ["Réponse de test", "Réponse de test", "Questionnaire non terminé (pas de date d'envoi)",
-                   "Doublon : même répondant et même collectivité", "recodé", "courriel masqué"],
-    })
+    log = pd.DataFrame(
+        {
+            "source": ["survey"] * 6,
+            "file": raw["survey"]["path"],
+            "row": [1, 2, 3, 4, 5, 6],
+            "record_id": ["1", "2", "3", "4", "5", "6"],
+            "column": ["COLL_NOM"] * 6,
+            "action": [
+                "exclu:test",
+                "exclu:test",
+                "exclu:incomplete",
+                "exclu:duplicate",
+                "recodage « Autre »",
+                "texte masqué",
+            ],
+            "reason": [
+                "Réponse de test",
+                "Réponse de test",
+                "Questionnaire non terminé (pas de date d'envoi)",
+                "Doublon : même répondant et même collectivité",
+                "recodé",
+                "courriel masqué",
+            ],
+        }
+    )
     processed = root / "data" / "processed" / "2017"
     processed.mkdir(parents=True, exist_ok=True)
     log.to_csv(processed / "cleaning_log.csv", index=False)
@@ -246,14 +270,29 @@ def test_not_synthetic_has_no_footnote(codebook):
 
 
 def test_suppressed_cells_are_never_plotted_as_numbers(codebook):
-    cells = _cells([
-        {"key": "prestataire", "label": "Par un prestataire extérieur", "value": 75.5556},
-        {"key": "interne", "label": "En interne, par les services de la collectivité", "value": 13.3333},
-        # suppressed but with a value left in the table: it must still not be shown
-        {"key": "mixte", "label": "Conjointement, en interne et avec un prestataire", "value": 4.44444, "suppressed": True},
-        {"key": "association", "label": "Par une association ou un collectif citoyen", "value": math.nan, "suppressed": True},
-        {"key": "nsp", "label": NSP_LABEL, "value": 6.66667},
-    ], "tool_builder", "Q14", "single")
+    cells = _cells(
+        [
+            {"key": "prestataire", "label": "Par un prestataire extérieur", "value": 75.5556},
+            {"key": "interne", "label": "En interne, par les services de la collectivité", "value": 13.3333},
+            # suppressed but with a value left in the table: it must still not be shown
+            {
+                "key": "mixte",
+                "label": "Conjointement, en interne et avec un prestataire",
+                "value": 4.44444,
+                "suppressed": True,
+            },
+            {
+                "key": "association",
+                "label": "Par une association ou un collectif citoyen",
+                "value": math.nan,
+                "suppressed": True,
+            },
+            {"key": "nsp", "label": NSP_LABEL, "value": 6.66667},
+        ],
+        "tool_builder",
+        "Q14",
+        "single",
+    )
     chart = draw_chart(ChartSpec("C06", "bars", "Q14", "L'outil a été créé :", sort=True), cells=cells, figures=None,
                        codebook=codebook, edition="2017", synthetic=True)
     texts = _texts(chart.svg)
@@ -301,11 +340,11 @@ def test_ranking_shows_first_and_top3(codebook):
 def test_bands_show_cumulative_reading(codebook):
     q = codebook.question("C03")
     shares = [33.3, 6.7, 26.7, 20.0, 13.3]
-    rows = [{"key": c.key, "label": c.label, "value": v} for c, v in zip(q.codes, shares)]
+    rows = [{"key": c.key, "label": c.label, "value": v} for c, v in zip(q.codes, shares, strict=True)]
     rows.append({"key": "nsp", "label": NSP_LABEL, "value": 0.0})
     cum = np.cumsum(shares)
     rows += [{"key": c.key, "label": f"Cumul jusqu'à « {c.label} »", "value": v, "statistic": "cumulative_share"}
-             for c, v in zip(q.codes, cum)]
+             for c, v in zip(q.codes, cum, strict=True)]
     cells = _cells(rows, q.harmonised, q.id, "band")
     chart = draw_chart(ChartSpec("C03", "bands", q.id, "Quel est le coût du dispositif ?"), cells=cells, figures=None,
                        codebook=codebook, edition="2017", synthetic=True)
@@ -319,8 +358,14 @@ def test_bands_show_cumulative_reading(codebook):
 
 def test_missing_cells_raise(codebook):
     with pytest.raises(ChartError, match="no « Ensemble » cells"):
-        draw_chart(ChartSpec("C02", "bars", "Q18", "Quel service gère le dispositif ?"), cells=_cells([{"key": "a", "label": "A", "value": 1.0}], "other", "Q99", "single"),
-                   figures=None, codebook=codebook, edition="2017", synthetic=False)
+        draw_chart(
+            ChartSpec("C02", "bars", "Q18", "Quel service gère le dispositif ?"),
+            cells=_cells([{"key": "a", "label": "A", "value": 1.0}], "other", "Q99", "single"),
+            figures=None,
+            codebook=codebook,
+            edition="2017",
+            synthetic=False,
+        )
 
 
 def test_wrap_label_never_cuts_words():
@@ -353,10 +398,21 @@ def test_accessible_svg_escapes_and_prefixes_ids():
 def test_all_charts_deterministic_palette_and_manifest(fixture, codebook, published, tmp_path):
     cells = read_cells(fixture["cells"])
     figures = read_figures(fixture["figures"])
-    a = draw_charts(cells=cells, figures=figures, codebook=codebook, published=published, edition="2017", synthetic=True)
-    b = draw_charts(cells=cells, figures=figures, codebook=codebook, published=published, edition="2017", synthetic=True)
+    a = draw_charts(
+        cells=cells, figures=figures, codebook=codebook, published=published, edition="2017", synthetic=True
+    )
+    b = draw_charts(
+        cells=cells, figures=figures, codebook=codebook, published=published, edition="2017", synthetic=True
+    )
     assert [c.svg for c in a] == [c.svg for c in b]
-    allowed = {v.lower() for v in OKABE_ITO.values()} | {"#9a9a9a", "#ffffff", "#555555", "#1a1a1a", "#888888", "#000000"}
+    allowed = {v.lower() for v in OKABE_ITO.values()} | {
+        "#9a9a9a",
+        "#ffffff",
+        "#555555",
+        "#1a1a1a",
+        "#888888",
+        "#000000",
+    }
     for c in a:
         assert "<dc:date>" not in c.svg  # no date in the metadata
         colours = {m.lower() for m in re.findall(r"fill(?::\s*|=\")(#[0-9a-fA-F]{6})", c.svg)}
@@ -379,7 +435,9 @@ def test_charts_read_only_the_ensemble_rows(fixture, codebook, published):
     cells = read_cells(fixture["cells"])
     charts = {c.id: c for c in draw_charts(cells=cells, figures=read_figures(fixture["figures"]), codebook=codebook,
                                            published=published, edition="2017", synthetic=True)}
-    sel = cells[(cells["harmonised"] == "tool_builder") & (cells["dimension"] == "ensemble") & (cells["statistic"] == "share")]
+    sel = cells[
+        (cells["harmonised"] == "tool_builder") & (cells["dimension"] == "ensemble") & (cells["statistic"] == "share")
+    ]
     texts = _texts(charts["C06"].svg)
     for r in sel.itertuples():
         if r.suppressed:

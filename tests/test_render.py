@@ -21,6 +21,7 @@ import yaml
 from barometre import fr
 from barometre.charts import draw_charts, read_cells, read_figures, write_charts
 from barometre.codebook import load_codebook
+from barometre.figures import load_registry
 from barometre.quantifiers import quantifier_holds
 from barometre.render import (
     MAIN_TEMPLATE,
@@ -28,8 +29,8 @@ from barometre.render import (
     URLRefusedError,
     check_url,
     cross_tables,
-    disclosure_hooks,
     date_period,
+    disclosure_hooks,
     format_bound,
     make_environment,
     nbsp_thousands,
@@ -42,7 +43,6 @@ from barometre.render import (
     run_render_report,
     write_pdf,
 )
-from barometre.figures import load_registry
 from test_charts import CODEBOOK, FREE_TEXT, PUBLISHED, REGISTRY, build_fixture
 
 KEY_FIGURES = ("R01", "R02", "R05", "F01", "F05", "F09", "B01.territories", "B01.population", "B05")
@@ -52,8 +52,16 @@ SECTION_ORDER = [
     "Une relation paradoxale aux acteurs du numérique", "Une connaissance limitée des pratiques et de leurs effets",
     "Focus sur les budgets participatifs", "À propos",
 ]
-NOTE_ORDER = ["Conformité avec l'édition publiée", "Calcul de chaque chiffre", "Contradictions et ambiguïtés des sources",
-              "Nettoyage des données", "Secret statistique", "Provenance", "Tableaux croisés", "Glossaire"]
+NOTE_ORDER = [
+    "Conformité avec l'édition publiée",
+    "Calcul de chaque chiffre",
+    "Contradictions et ambiguïtés des sources",
+    "Nettoyage des données",
+    "Secret statistique",
+    "Provenance",
+    "Tableaux croisés",
+    "Glossaire",
+]
 
 
 def _prepare(root: Path, synthetic: bool = True, figures_hook=None) -> dict:
@@ -180,7 +188,9 @@ def test_sections_in_order_with_charts(fx, report):
     toc_end = _visible_text(report[:report.index("</nav>")]).__len__()
     for h in SECTION_ORDER:  # skip the table of contents: search after it
         body_positions.append(text.find(h, toc_end))
-    assert all(p >= 0 for p in positions) and all(p > 0 for p in body_positions), list(zip(SECTION_ORDER, body_positions))
+    assert all(p >= 0 for p in positions) and all(p > 0 for p in body_positions), list(
+        zip(SECTION_ORDER, body_positions, strict=True)
+    )
     assert body_positions == sorted(body_positions)
     chart_ids = re.findall(r'data-chart="([A-Z0-9]+)"', report)
     published = [c for c in chart_ids if c.startswith("C")]
@@ -232,7 +242,9 @@ def test_note_sections_in_order(note):
     text = _visible_text(note)
     toc_end = len(_visible_text(note[:note.index("</nav>")]))
     positions = [text.find(h, toc_end) for h in NOTE_ORDER]
-    assert all(p > 0 for p in positions) and positions == sorted(positions), list(zip(NOTE_ORDER, positions))
+    assert all(p > 0 for p in positions) and positions == sorted(positions), list(
+        zip(NOTE_ORDER, positions, strict=True)
+    )
 
 
 def test_cross_tables_publishable_only(fx, report, note):
@@ -392,7 +404,9 @@ def test_two_renders_identical_html_and_pdf(fx, report, tmp_path, monkeypatch):
     assert da.startswith(b"%PDF")
     assert b"/ID" in da and pdf_identifier(report) in da
     if shutil.which("pdfinfo"):  # created / modified from SOURCE_DATE_EPOCH
-        info = subprocess.run(["pdfinfo", "-isodates", outs[0]["pdf"]], capture_output=True, text=True, check=True).stdout
+        info = subprocess.run(
+            ["pdfinfo", "-isodates", outs[0]["pdf"]], capture_output=True, text=True, check=True
+        ).stdout
         assert re.search(r"CreationDate:\s+2017-10-06T00:00:00", info), info
         assert re.search(r"ModDate:\s+2017-10-06T00:00:00", info), info
 
@@ -407,7 +421,9 @@ def test_helpers():
     assert quantified_phrase("1 sur 10", "outil", "outils") == "1 outil sur 10"
     assert quantified_phrase("plus de la moitié", "outil", "outils") == "plus de la moitié des outils"
     assert quantified_phrase("aucun", "outil", "outils") == "aucun outil"
-    html = '<head><title>élu·es</title></head><body><p title="élu·es">Les élu·es</p><svg><text>élu·e</text></svg></body>'
+    html = (
+        '<head><title>élu·es</title></head><body><p title="élu·es">Les élu·es</p><svg><text>élu·e</text></svg></body>'
+    )
     assert nbsp_thousands("De 1 000 à 5 000 €") == "De 1\u202f000 à 5\u202f000 €"
     assert print_html('a <span class="fig" data-fig="F05" data-kind="pct">88,9\u202f%</span>.') == "a 88,9\u202f%."
     out = protect_inclusive_words(html)
@@ -423,10 +439,12 @@ def test_appendix_explains_every_figure_as_explain_does(fx, note):
     annex = htmlmod.unescape(re.sub(r"<[^>]+>", "", report[start:report.index("</section>", start)]))
     figures = pd.read_csv(fx["figures"], keep_default_na=False, na_values=[""])
     items = re.findall(r'<div class="explain-item" data-figure="([^"]+)">(.*?)</div>', report[start:], re.S)
-    keys = [f"{r.id}.{r.component}" if isinstance(r.component, str) and r.component else r.id for r in figures.itertuples()]
+    keys = [
+        f"{r.id}.{r.component}" if isinstance(r.component, str) and r.component else r.id for r in figures.itertuples()
+    ]
     assert [k for k, _ in items] == keys
     by_key = dict(items)
-    for r, key in zip(figures.itertuples(), keys):
+    for r, key in zip(figures.itertuples(), keys, strict=True):
         text = _plain(htmlmod.unescape(re.sub(r"<[^>]+>", "", by_key[key])))
         if r.measure not in ("mean", "median"):
             assert re.search(rf"Numérateur : .* → {re.escape(_plain(fr.format_number(r.numerator)))}\b", text), key
