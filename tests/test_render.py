@@ -52,16 +52,9 @@ SECTION_ORDER = [
     "Une relation paradoxale aux acteurs du numérique", "Une connaissance limitée des pratiques et de leurs effets",
     "Focus sur les budgets participatifs", "À propos",
 ]
-NOTE_ORDER = [
-    "Conformité avec l'édition publiée",
-    "Calcul de chaque chiffre",
-    "Contradictions et ambiguïtés des sources",
-    "Nettoyage des données",
-    "Secret statistique",
-    "Provenance",
-    "Tableaux croisés",
-    "Glossaire",
-]
+NOTE_ORDER = ["Conformité avec l'édition publiée", "Calcul de chaque chiffre",
+              "Contradictions et ambiguïtés des sources", "Nettoyage des données", "Secret statistique",
+              "Provenance", "Tableaux croisés", "Glossaire"]
 
 
 def _prepare(root: Path, synthetic: bool = True, figures_hook=None) -> dict:
