@@ -271,6 +271,27 @@ def _dimension_codes(series: pd.Series) -> tuple[np.ndarray, list[str]]:
     return np.asarray(cat.codes, dtype=np.int64), labels
 
 
+def _level_dimension_codes(
+    frame: pd.DataFrame, dimension: str, mask: np.ndarray, all_rows: bool, level_cache: dict | None
+) -> tuple[np.ndarray, list[str], np.ndarray | None]:
+    """:func:`_dimension_codes` of the rows of ``mask``, and their bins (:class:`_Groups`) when known.
+
+    A categorical column is coded once per frame (its categories do not depend on the rows
+    kept), then each question takes its rows.
+    """
+    series = frame[dimension]
+    if level_cache is None or not isinstance(series.dtype, pd.CategoricalDtype):
+        codes, labels = _dimension_codes(series if all_rows else series[mask])
+        return codes, labels, None
+    if dimension not in level_cache:
+        codes, labels = _dimension_codes(series)
+        level_cache[dimension] = codes, labels, _Groups(codes, len(labels)).bins
+    codes, labels, bins = level_cache[dimension]
+    if all_rows:
+        return codes, labels, bins
+    return codes[mask], labels, None if bins is None else bins[mask]
+
+
 def _float_matrix(frame: pd.DataFrame, columns: Sequence[str]) -> np.ndarray:
     """Columns as a float matrix, missing → NaN (nullable dtypes included)."""
     if not columns:
@@ -281,21 +302,23 @@ def _float_matrix(frame: pd.DataFrame, columns: Sequence[str]) -> np.ndarray:
     return out
 
 
-def _count_columns(hits, k: int, gcodes: np.ndarray, ok: np.ndarray, g_n: int, w: np.ndarray | None):
-    """Unweighted and weighted counts, answers (``hits(j)``: rows of column ``j`` counted) × groups.
+def _count_columns(
+    hits: Sequence[np.ndarray], groups: _Groups, w: np.ndarray | None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Unweighted and weighted counts, answers × groups, of the rows ``hits[j]`` (booleans) of each answer ``j``.
 
-    Column by column: ``np.bincount`` adds each group's rows in row order, as one
-    bincount over every (answer, group) cell in row-major order does, so the sums
-    are the same to the last bit, without (rows × answers) index arrays.
+    Column by column, one :func:`numpy.bincount` over every row, the rows not counted in bins
+    of their own that are dropped (:func:`_table_counts`): each group adds the same rows in row
+    order as counting the selected rows alone, so the sums are the same to the last bit.
     """
+    k, g_n = len(hits), groups.n
     ucnt = np.empty((k, g_n))
     cnt = ucnt if w is None else np.empty((k, g_n))
-    for j in range(k):
-        sel = ok & hits(j)
-        gsel = gcodes[sel]
-        ucnt[j] = np.bincount(gsel, minlength=g_n)
+    for j, hit in enumerate(hits):
+        u, c = _table_counts(hit, 1, groups, w, counted=1)
+        ucnt[j] = u[0]
         if w is not None:
-            cnt[j] = np.bincount(gsel, weights=w[sel], minlength=g_n)
+            cnt[j] = c[0]
     return ucnt, cnt
 
 
@@ -325,6 +348,11 @@ class _Context:
     col_labels: list[str]
     weighted: bool
     cache: dict = field(default_factory=dict)  # per question, shared by its dimensions (same rows)
+    bins: np.ndarray | None = None  # the group bins of the table (:class:`_Groups`), when already known
+
+    def groups(self, gcodes: np.ndarray) -> _Groups:
+        """The table's groups, with their bins when already known."""
+        return _Groups(gcodes, len(self.col_labels), self.bins)
 
     def cached(self, key: str, make):
         """``make()`` computed once per question (the rows do not depend on the dimension)."""
@@ -380,8 +408,43 @@ class _Context:
         return pd.DataFrame(data, columns=columns)
 
 
-def _bincount2(rows: np.ndarray, cols: np.ndarray, k: int, g: int, weights: np.ndarray | None) -> np.ndarray:
-    return np.bincount(rows * g + cols, weights=weights, minlength=k * g).reshape(k, g).astype(float)
+class _Groups:
+    """Group codes (-1 = missing) of one table, with the bins :func:`_table_counts` combines them into."""
+
+    def __init__(self, codes: np.ndarray, n: int, bins: np.ndarray | None = None) -> None:
+        self.codes, self.n = codes, n
+        self._bins = bins
+
+    @property
+    def bins(self) -> np.ndarray | None:
+        """Codes with the missing ones in a last bin ``n``; ``None`` for one group and nothing missing."""
+        if self._bins is None and not (self.n == 1 and not (self.codes < 0).any()):
+            self._bins = np.where(self.codes >= 0, self.codes, self.n)
+        return self._bins
+
+
+def _table_counts(
+    a_bins: np.ndarray, k: int, groups: _Groups, w: np.ndarray | None, counted: int | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Unweighted and weighted counts, answers × groups, of answer codes ``a_bins`` (``k``: missing).
+
+    One :func:`numpy.bincount` over every row; the missing answers and groups fall in the
+    last row and column, which are dropped. Each kept cell adds the same rows, in row order,
+    as counting the kept rows alone: the same sums to the last bit. With ``counted``, ``a_bins`` are
+    booleans and only the rows where it is ``counted`` are counted (``k`` = 1).
+    """
+    g_n, gbins = groups.n, groups.bins
+    if gbins is None:  # « Ensemble »: one column, nothing to combine
+        idx, width = a_bins, 1
+    else:
+        width = g_n + 1
+        idx = a_bins * width + gbins
+    rows = slice(None, k) if counted is None else slice(counted, counted + 1)
+    size = (k + 1) * width
+    ucnt = np.bincount(idx, minlength=size).reshape(k + 1, width)[rows, :g_n].astype(float)
+    if w is None:
+        return ucnt, ucnt
+    return ucnt, np.bincount(idx, weights=w, minlength=size).reshape(k + 1, width)[rows, :g_n].copy()
 
 
 # --------------------------------------------------------------------------- per type
@@ -401,15 +464,20 @@ def _categorical(
     labels = q.labels()
     keys = [c.key for c in q.codes] + (["nsp"] if q.shows_nsp else [])
     g_n = len(ctx.col_labels)
-    a = ctx.cached("codes", lambda: _answer_codes(frame[q.harmonised], labels, f"question {q.id} ({q.harmonised})"))
-    ok = (a >= 0) & (gcodes >= 0)
-    a, g = a[ok], gcodes[ok]
-    wv = None if w is None else w[ok]
     k = len(labels)
-    ucnt = _bincount2(a, g, k, g_n, None)
-    cnt = ucnt if wv is None else _bincount2(a, g, k, g_n, wv)
+    a = ctx.cached("codes", lambda: _answer_codes(frame[q.harmonised], labels, f"question {q.id} ({q.harmonised})"))
+    # every row counted once, the missing answers and dimension values in a last bin of their own that is
+    # dropped: each kept cell adds the same rows in the same order as counting the kept rows alone
+    a_bins = ctx.cached("codes_binned", lambda: np.where(a >= 0, a, k))
+    ucnt, cnt = _table_counts(a_bins, k, ctx.groups(gcodes), w)
     base, ubase = cnt.sum(axis=0), ucnt.sum(axis=0)
-    eff = base if wv is None else grouped_effective_base(g, wv, g_n)
+    wv = None
+    if w is not None:
+        ok = (a >= 0) & (gcodes >= 0)
+        a, wv = a[ok], w[ok]
+        eff = grouped_effective_base(gcodes[ok], wv, g_n)
+    else:
+        eff = base
     n_sub = len(q.codes)
     blocks = [ctx.block(SHARE, keys, labels, cnt, base, eff, *_pct_ci(cnt, base, eff, confidence), ucnt, ubase)]
 
@@ -441,6 +509,58 @@ def _answered(matrix: np.ndarray) -> np.ndarray:
     return ~np.isnan(matrix).all(axis=1) if matrix.shape[1] else np.zeros(matrix.shape[0], dtype=bool)
 
 
+def _rank_codes(matrix: np.ndarray) -> tuple[np.ndarray, int] | None:
+    """Ranks as integer codes (0 = not ranked) and the largest rank.
+
+    ``None`` unless every rank is a whole number ≥ 1 (the others take the general path).
+    """
+    flat = matrix.ravel(order="K")
+    if not flat.size or np.isnan(np.fmax.reduce(flat)):  # fmax/fmin skip NaN: NaN only when nothing is ranked
+        return np.zeros(matrix.shape, dtype=np.intp), 0
+    low, top = float(np.fmin.reduce(flat)), float(np.fmax.reduce(flat))
+    if low < 1 or top > 2**20:
+        return None
+    filled = np.fmax(matrix, 0.0)  # not ranked (NaN) → 0
+    codes = filled.astype(np.intp)
+    return (codes, int(top)) if (codes == filled).all() else None
+
+
+def _rank_tables(ranks: tuple[np.ndarray, int], groups: _Groups) -> tuple[np.ndarray, np.ndarray, GroupedMoments]:
+    """Unweighted first-place and top-3 counts and mean-rank moments, items × groups, from one count of
+    (rank, group) per item.
+
+    Counts and the sums of the (whole-number) ranks are exact, so the mean is the one of
+    :func:`barometre.stats.grouped_moments`; the squared deviations are then added per group in
+    row order as it does (the rows an item leaves unranked add exact zeros), so the standard
+    deviation is the same to the last bit too.
+    """
+    codes, top = ranks
+    g_n = groups.n
+    k = codes.shape[1]
+    width = g_n + 1
+    gbins = groups.bins if groups.bins is not None else np.zeros(len(groups.codes), dtype=np.intp)
+    rank_values = np.arange(top + 1, dtype=float)
+    first, top3 = np.empty((k, g_n)), np.empty((k, g_n))
+    n, mean, sd = np.empty((k, g_n)), np.empty((k, g_n)), np.empty((k, g_n))
+    for j in range(k):
+        idx = codes[:, j] * width + gbins
+        table = np.bincount(idx, minlength=(top + 1) * width).reshape(top + 1, width)
+        first[j] = table[1, :g_n] if top >= 1 else 0
+        top3[j] = table[1:4, :g_n].sum(axis=0)
+        nj = table[1:, :g_n].sum(axis=0).astype(float)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            mj = (table[1:, :g_n] * np.arange(1, top + 1)[:, None]).sum(axis=0).astype(float) / nj
+            centred = rank_values[:, None] - np.append(mj, 0.0)[None, :]
+            squares = centred * centred
+            squares[0] = 0.0  # not ranked: nothing added
+            var = np.bincount(gbins, weights=squares.ravel()[idx], minlength=width)[:g_n] / nj
+            var = np.where(nj >= 2, var * nj / (nj - 1), np.nan)
+        n[j], mean[j], sd[j] = nj, np.where(nj > 0, mj, np.nan), np.sqrt(var)
+    mom = GroupedMoments(n=n.ravel(), weight_sum=n.ravel().copy(), effective_n=n.ravel().copy(),
+                         mean=mean.ravel(), sd=sd.ravel())
+    return first, top3, mom
+
+
 def _multiple(
     ctx: _Context,
     frame: pd.DataFrame,
@@ -456,34 +576,38 @@ def _multiple(
     g_n, k = len(ctx.col_labels), len(keys)
     m = ctx.cached("matrix", lambda: _float_matrix(frame, cols))
     answered = ctx.cached("answered", lambda: _answered(m))
-    ok = answered & (gcodes >= 0)
-    g = gcodes[ok]
-    wv = None if w is None else w[ok]
-    ubase = np.bincount(g, minlength=g_n).astype(float)
-    base = ubase if wv is None else np.bincount(g, weights=wv, minlength=g_n)
-    eff = base if wv is None else grouped_effective_base(g, wv, g_n)
     exclusive = [j for j, o in enumerate(q.options) if o.exclusive]
-    nsp = ok & (m[:, exclusive] == 1).any(axis=1) if exclusive else np.zeros(len(ok), dtype=bool)
+    # rows that checked an exclusive option (« ne se prononce pas »), whatever their group
+    said_nsp = ctx.cached("said_nsp", lambda: (m[:, exclusive] == 1).any(axis=1) if exclusive else None)
     # an exclusive option checked with others (a conflict the cleaning reports) counts only as that option
-    ucnt, cnt = _count_columns(lambda j: (m[:, j] == 1) & (j in exclusive or ~nsp), k, gcodes, ok, g_n, w)
+    hits = ctx.cached("hits", lambda: [(m[:, j] == 1) & (True if j in exclusive or said_nsp is None else ~said_nsp)
+                                       for j in range(k)])
+    groups = ctx.groups(gcodes)
+    ub, b = _table_counts(answered, 1, groups, w, counted=1)
+    ubase, base = ub[0], b[0]
+    ucnt, cnt = _count_columns(hits, groups, w)
+    ok = answered & (gcodes >= 0) if w is not None or exclusive else None
+    eff = base if w is None else grouped_effective_base(gcodes[ok], w[ok], g_n)
+    nsp = ok & said_nsp if exclusive else np.zeros(len(answered), dtype=bool)
     if exclusive:
         # « Ne se prononce pas » is an exclusive answer: its rows leave every other option's base
         # (they did not say « not selected »); its own share stays on every row that answered.
-        u_nsp = np.bincount(gcodes[nsp], minlength=g_n).astype(float)
-        w_nsp = u_nsp if w is None else np.bincount(gcodes[nsp], weights=w[nsp], minlength=g_n)
+        u, c = _table_counts(said_nsp, 1, groups, w, counted=1)
+        u_nsp, w_nsp = u[0], c[0]
         sub = ok & ~nsp
-        e_sub = np.bincount(gcodes[sub], minlength=g_n).astype(float) if w is None else grouped_effective_base(gcodes[sub], w[sub], g_n)
+        e_sub = ubase - u_nsp if w is None else grouped_effective_base(gcodes[sub], w[sub], g_n)
         is_excl = np.isin(np.arange(k), exclusive)[:, None]
         ubase = np.where(is_excl, ubase, ubase - u_nsp)
         base = np.where(is_excl, base, base - w_nsp)
         eff = np.where(is_excl, eff, e_sub)
     base_k, eff_k = np.broadcast_to(base, (k, g_n)), np.broadcast_to(eff, (k, g_n))
     ubase_k = np.broadcast_to(ubase, (k, g_n))
-    blocks = [ctx.block(SHARE, keys, labels, cnt, base_k, eff_k, *_pct_ci(cnt, base_k, eff_k, confidence), ucnt, ubase_k)]
+    pct = _pct_ci(cnt, base_k, eff_k, confidence)
+    blocks = [ctx.block(SHARE, keys, labels, cnt, base_k, eff_k, *pct, ucnt, ubase_k)]
     tests: dict[str, AssociationTest] = {}
     if test_kw is not None:
         for i, key in enumerate(keys):
-            rows = ok if i in exclusive else ok & ~nsp
+            rows = None if w is None else ok if i in exclusive else ok & ~nsp
             table = _rescale(np.vstack([cnt[i], base_k[i] - cnt[i]]), None if w is None else w[rows])
             tests[key] = association_test(table, **test_kw)
     return blocks, tests
@@ -504,27 +628,38 @@ def _ranking(
     g_n, k = len(ctx.col_labels), len(keys)
     m_all = ctx.cached("matrix", lambda: _float_matrix(frame, cols))
     answered = ctx.cached("answered", lambda: _answered(m_all))
-    ok = answered & (gcodes >= 0)
-    g = gcodes[ok]
-    wv = None if w is None else w[ok]
-    ubase = np.bincount(g, minlength=g_n).astype(float)
-    base = ubase if wv is None else np.bincount(g, weights=wv, minlength=g_n)
-    eff = base if wv is None else grouped_effective_base(g, wv, g_n)
+    groups = ctx.groups(gcodes)
+    ub, b = _table_counts(answered, 1, groups, w, counted=1)
+    ubase, base = ub[0], b[0]
+    ok, wv, eff = None, None, base
+    if w is not None:
+        ok = answered & (gcodes >= 0)
+        wv = w[ok]
+        eff = grouped_effective_base(gcodes[ok], wv, g_n)
+    ranks = None if w is not None else ctx.cached("rank_codes", lambda: _rank_codes(m_all))
+    if ranks is not None:
+        first_u, top3_u, mom = _rank_tables(ranks, groups)
+        counts = {FIRST: (first_u, first_u), TOP3: (top3_u, top3_u)}
+    else:
+        counts = {
+            FIRST: _count_columns(ctx.cached("first", lambda: [m_all[:, j] == 1 for j in range(k)]), groups, w),
+            TOP3: _count_columns(ctx.cached("top3", lambda: [m_all[:, j] <= 3 for j in range(k)]), groups, w),
+        }
+        # mean rank: groups = item × column, item by item (each group's values in row order, as before)
+        ok_rows = answered & (gcodes >= 0)
+        parts = []
+        for j in range(k):
+            sel = ok_rows & ~np.isnan(m_all[:, j])
+            parts.append(grouped_moments(m_all[sel, j], gcodes[sel], g_n, None if w is None else w[sel]))
+        mom = GroupedMoments(*(np.concatenate([getattr(p, f) for p in parts])
+                               for f in ("n", "weight_sum", "effective_n", "mean", "sd")))
     blocks = []
     tests: dict[str, AssociationTest] = {}
-    first_cnt = None
-    for stat, hits in ((FIRST, lambda j: m_all[:, j] == 1), (TOP3, lambda j: m_all[:, j] <= 3)):
-        ucnt, cnt = _count_columns(hits, k, gcodes, ok, g_n, w)
-        if stat == FIRST:
-            first_cnt = cnt
+    for stat in (FIRST, TOP3):
+        ucnt, cnt = counts[stat]
         pct = _pct_ci(cnt, base, eff, confidence)
         blocks.append(ctx.block(stat, keys, labels, cnt, base, eff, *pct, ucnt, ubase))
-    # mean rank: groups = item × column, item by item (each group's values in row order, as before)
-    parts = []
-    for j in range(k):
-        sel = ok & ~np.isnan(m_all[:, j])
-        parts.append(grouped_moments(m_all[sel, j], gcodes[sel], g_n, None if w is None else w[sel]))
-    mom = GroupedMoments(*(np.concatenate([getattr(p, f) for p in parts]) for f in ("n", "weight_sum", "effective_n", "mean", "sd")))
+    first_cnt = counts[FIRST][1]
     low, high = t_interval(mom.mean, mom.sd, mom.effective_n, confidence)
     shape = (k, g_n)
     blocks.append(
@@ -533,7 +668,7 @@ def _ranking(
             mom.mean.reshape(shape), low.reshape(shape), high.reshape(shape), mom.n.reshape(shape), ubase,
         )
     )
-    if test_kw is not None and first_cnt is not None:
+    if test_kw is not None:
         tests["first"] = association_test(_rescale(first_cnt, wv), **test_kw)
     return blocks, tests
 
@@ -548,12 +683,15 @@ def _numeric(
 ) -> _Blocks:
     q = ctx.question
     g_n = len(ctx.col_labels)
-    v = ctx.cached("values", lambda: frame[q.harmonised].to_numpy(dtype=float, na_value=np.nan))
-    ok = np.isfinite(v) & (gcodes >= 0)
-    v, g = v[ok], gcodes[ok]
+    v_all = ctx.cached("values", lambda: frame[q.harmonised].to_numpy(dtype=float, na_value=np.nan))
+    # one stable sort of the question's values serves the median and the rank test of every dimension
+    order_all = ctx.cached("value_order", lambda: np.argsort(v_all, kind="stable"))
+    ok = np.isfinite(v_all) & (gcodes >= 0)
+    v, g = v_all[ok], gcodes[ok]
+    value_order = (np.cumsum(ok) - 1)[order_all[ok[order_all]]]  # the same sort, of the rows kept
     wv = None if w is None else w[ok]
     mom = grouped_moments(v, g, g_n, wv)
-    med = grouped_median(v, g, g_n, wv)
+    med = grouped_median(v, g, g_n, wv, value_order=value_order)
     low, high = t_interval(mom.mean, mom.sd, mom.effective_n, confidence)
     nan = np.full(g_n, np.nan)
     count = mom.weight_sum[None, :]
@@ -564,7 +702,8 @@ def _numeric(
     ]
     tests: dict[str, AssociationTest] = {}
     if test_kw is not None:
-        tests["all"] = AssociationTest.not_applicable(int(v.size)) if wv is not None else kruskal_test(v, g, g_n)
+        tests["all"] = (AssociationTest.not_applicable(int(v.size)) if wv is not None
+                        else kruskal_test(v, g, g_n, value_order=value_order))
     return blocks, tests
 
 
@@ -624,6 +763,7 @@ def tabulate_question(
     return _tabulate_question(
         frame, question, dimension, codebook=codebook, filter_question=filter_question, weight=weight,
         confidence=confidence, min_expected=min_expected, permutations=permutations, seed=seed, test=test, cache={},
+        level_cache={},
     )
 
 
@@ -641,34 +781,40 @@ def _tabulate_question(
     seed: int | None,
     test: bool,
     cache: dict,
+    level_cache: dict | None = None,
 ) -> QuestionTable:
-    """:func:`tabulate_question`, with ``cache`` shared by the dimensions of one question (same frame)."""
+    """:func:`tabulate_question`, with ``cache`` shared by the dimensions of one question (same frame)
+    and ``level_cache`` by the questions of one frame (its dimension codes)."""
     if question.type not in _HANDLERS:
         raise ValueError(f"question {question.id}: type {question.type!r} is not tabulated")
     needed = question.columns() if question.type in ("multiple", "ranking") else [question.harmonised]
     _require(frame, needed, f"question {question.id} ({question.harmonised})")
     if "mask" not in cache:
-        cache["mask"] = filter_mask(frame, question, codebook, filter_question)
-    mask = cache["mask"]
-    # only the columns this table reads, and no row copy when every row is asked
-    cols = list(dict.fromkeys([*needed, *([dimension] if dimension is not None else []), *([weight] if weight else [])]))
-    cols = [c for c in cols if c in frame.columns]
-    sub = frame[cols] if mask.all() else frame.loc[mask, cols]
+        mask = cache["mask"] = filter_mask(frame, question, codebook, filter_question)
+        cache["all_rows"] = bool(mask.all())
+        # only the columns the question reads, and no row copy when every row is asked
+        cols = list(dict.fromkeys([*needed, *([weight] if weight else [])]))
+        cols = [c for c in cols if c in frame.columns]
+        cache["sub"] = frame[cols] if cache["all_rows"] else frame.loc[mask, cols]
+    mask, sub = cache["mask"], cache["sub"]
     w = None
     if weight is not None:
         _require(frame, [weight], "weight")
-        w = sub[weight].to_numpy(dtype=float, na_value=np.nan)
+        w = cache.get("weights")
+        if w is None:
+            w = cache["weights"] = sub[weight].to_numpy(dtype=float, na_value=np.nan)
         if np.isnan(w).any() or (w < 0).any():
             raise ValidationError(f"weight column {weight!r}: missing or negative weights")
+    bins = None
     if dimension is None:
         gcodes = np.zeros(len(sub), dtype=np.int64)
         col_labels = [ENSEMBLE_LABEL]
         dim_name = ENSEMBLE_DIMENSION
     else:
         _require(frame, [dimension], f"dimension of question {question.id}")
-        gcodes, col_labels = _dimension_codes(sub[dimension])
+        gcodes, col_labels, bins = _level_dimension_codes(frame, dimension, mask, cache["all_rows"], level_cache)
         dim_name = dimension
-    ctx = _Context(question, dim_name, col_labels, weight is not None, cache)
+    ctx = _Context(question, dim_name, col_labels, weight is not None, cache, bins)
     test_kw = (
         {"min_expected": min_expected, "permutations": permutations, "seed": seed}
         if (test and dimension is not None)
@@ -705,6 +851,7 @@ def tabulate_level(
     """
     cells: list[pd.DataFrame] = []
     tests: list[pd.DataFrame] = []
+    level_cache: dict = {}  # the dimension codes of the frame, computed once for all its questions
     for q in questions:
         if q.type not in TABULATED_TYPES:
             continue
@@ -715,6 +862,7 @@ def tabulate_level(
             qt = _tabulate_question(
                 frame, q, dim, codebook=codebook, filter_question=None, weight=weight, confidence=confidence,
                 min_expected=min_expected, permutations=permutations, seed=seed, test=True, cache=cache,
+                level_cache=level_cache,
             )
             cells.append(qt.cells)
             if dim is not None:
