@@ -73,6 +73,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -373,8 +374,9 @@ class _Context:
         high: np.ndarray,
         ucount: np.ndarray,
         ubase: np.ndarray,
-    ) -> pd.DataFrame:
-        """K answers × G columns as long rows, answer-major."""
+    ) -> dict[str, object]:
+        """K answers × G columns as long rows, answer-major: the columns of :data:`CELL_COLUMNS`
+        (+ :data:`WEIGHTED_COLUMNS`), for :func:`_cells_frame`."""
         k, g = len(keys), len(self.col_labels)
         shape = (k, g)
 
@@ -400,12 +402,21 @@ class _Context:
             "ci_low": flat(low),
             "ci_high": flat(high),
         }
-        columns = list(CELL_COLUMNS)
         if self.weighted:
             data["unweighted_count"] = flat(ucount)
             data["unweighted_base"] = flat(ubase)
-            columns += WEIGHTED_COLUMNS
-        return pd.DataFrame(data, columns=columns)
+        return data
+
+
+def _cells_frame(blocks: Sequence[dict[str, object]], weighted: bool) -> pd.DataFrame:
+    """One frame of the cell blocks (:meth:`_Context.block`), in their order: the frame that concatenating
+    one frame per block gave, built once (building ~150 small frames cost more than counting a million rows)."""
+    columns = CELL_COLUMNS + (WEIGHTED_COLUMNS if weighted else [])
+    data: dict[str, object] = {}
+    for c in columns:
+        parts: list[Any] = [b[c] for b in blocks]
+        data[c] = np.concatenate(parts) if isinstance(parts[0], np.ndarray) else [x for part in parts for x in part]
+    return pd.DataFrame(data, columns=columns)
 
 
 class _Groups:
@@ -449,7 +460,7 @@ def _table_counts(
 
 # --------------------------------------------------------------------------- per type
 
-_Blocks = tuple[list[pd.DataFrame], dict[str, AssociationTest]]
+_Blocks = tuple[list[dict[str, object]], dict[str, AssociationTest]]
 
 
 def _categorical(
@@ -760,11 +771,12 @@ def tabulate_question(
     QuestionTable
         Long cells (see the module docstring) and the test(s) of association.
     """
-    return _tabulate_question(
+    blocks, tests, _ = _tabulate_question(
         frame, question, dimension, codebook=codebook, filter_question=filter_question, weight=weight,
         confidence=confidence, min_expected=min_expected, permutations=permutations, seed=seed, test=test, cache={},
         level_cache={},
     )
+    return _question_table(blocks, tests, question, weight is not None)
 
 
 def _tabulate_question(
@@ -782,9 +794,10 @@ def _tabulate_question(
     test: bool,
     cache: dict,
     level_cache: dict | None = None,
-) -> QuestionTable:
-    """:func:`tabulate_question`, with ``cache`` shared by the dimensions of one question (same frame)
-    and ``level_cache`` by the questions of one frame (its dimension codes)."""
+) -> tuple[list[dict[str, object]], dict[str, AssociationTest], str]:
+    """The cell blocks and tests of :func:`tabulate_question`, and the dimension's name, with ``cache``
+    shared by the dimensions of one question (same frame) and ``level_cache`` by the questions of one
+    frame (its dimension codes)."""
     if question.type not in _HANDLERS:
         raise ValueError(f"question {question.id}: type {question.type!r} is not tabulated")
     needed = question.columns() if question.type in ("multiple", "ranking") else [question.harmonised]
@@ -821,9 +834,13 @@ def _tabulate_question(
         else None
     )
     blocks, tests = _HANDLERS[question.type](ctx, sub, gcodes, w, confidence, test_kw)
-    cells = pd.concat(blocks, ignore_index=True)
+    return blocks, tests, dim_name
+
+
+def _question_table(blocks: list[dict[str, object]], tests: dict[str, AssociationTest], question: Question,
+                    weighted: bool) -> QuestionTable:
     main = None if question.type == "multiple" else next(iter(tests.values()), None)
-    return QuestionTable(cells=cells, test=main, option_tests=MappingProxyType(dict(tests)))
+    return QuestionTable(cells=_cells_frame(blocks, weighted), test=main, option_tests=MappingProxyType(dict(tests)))
 
 
 def tabulate_level(
@@ -849,8 +866,8 @@ def tabulate_level(
         Cells ordered by question (given order), dimension (« ensemble » first,
         then ``dimensions`` order), statistic, answer, dimension value.
     """
-    cells: list[pd.DataFrame] = []
-    tests: list[pd.DataFrame] = []
+    blocks: list[dict[str, object]] = []
+    tests: list[tuple[str, str, str, AssociationTest]] = []
     level_cache: dict = {}  # the dimension codes of the frame, computed once for all its questions
     for q in questions:
         if q.type not in TABULATED_TYPES:
@@ -859,18 +876,19 @@ def tabulate_level(
         for dim in (None, *dimensions):
             if dim is not None and dim == q.harmonised:
                 continue
-            qt = _tabulate_question(
+            q_blocks, q_tests, dim_name = _tabulate_question(
                 frame, q, dim, codebook=codebook, filter_question=None, weight=weight, confidence=confidence,
                 min_expected=min_expected, permutations=permutations, seed=seed, test=True, cache=cache,
                 level_cache=level_cache,
             )
-            cells.append(qt.cells)
-            if dim is not None:
-                tests.append(qt.tests_frame())
+            blocks += q_blocks
+            # the tests of a table with cells (QuestionTable.tests_frame)
+            if dim is not None and any(len(b["count"]) for b in q_blocks):  # type: ignore[arg-type]
+                tests += [(q.id, dim_name, key, t) for key, t in q_tests.items()]
     columns = CELL_COLUMNS + (WEIGHTED_COLUMNS if weight is not None else [])
-    cell_frame = pd.concat(cells, ignore_index=True) if cells else pd.DataFrame(columns=columns)
-    test_frame = pd.concat([t for t in tests if not t.empty] or [_empty_tests()], ignore_index=True)
-    return TabulationResult(cells=cell_frame, tests=test_frame)
+    # one frame per level, not one per table (same rows, same dtypes as concatenating them)
+    cell_frame = _cells_frame(blocks, weight is not None) if blocks else pd.DataFrame(columns=columns)
+    return TabulationResult(cells=cell_frame, tests=_tests_frame(tests))
 
 
 def tabulate_edition(
