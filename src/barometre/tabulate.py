@@ -572,6 +572,31 @@ def _rank_tables(ranks: tuple[np.ndarray, int], groups: _Groups) -> tuple[np.nda
     return first, top3, mom
 
 
+#: Most yes/no columns counted together by :func:`_bit_counts` (2 ** 16 answer patterns).
+_MAX_PACKED_BITS = 16
+
+
+def _packed_bits(columns: Sequence[np.ndarray | None]) -> np.ndarray:
+    """Boolean columns packed into one integer per row, column ``j`` as bit ``j`` (``None``: never set)."""
+    packed = np.zeros(len(next(c for c in columns if c is not None)), dtype=np.intp)
+    for j, col in enumerate(columns):
+        if col is not None:
+            packed |= col.astype(np.intp) << j
+    return packed
+
+
+def _bit_counts(packed: np.ndarray, n_bits: int, groups: _Groups) -> np.ndarray:
+    """Unweighted counts, bits × groups, of the rows whose bit is set (:func:`_packed_bits`).
+
+    One :func:`numpy.bincount` of every bit pattern × group, then each bit's count is the sum
+    of the patterns that have it: whole numbers, exact in any order, so the counts of
+    counting each column on its own.
+    """
+    patterns = _table_counts(packed, 1 << n_bits, groups, None)[0]
+    bits = (np.arange(1 << n_bits)[:, None] >> np.arange(n_bits)) & 1
+    return bits.T.astype(float) @ patterns
+
+
 def _multiple(
     ctx: _Context,
     frame: pd.DataFrame,
@@ -594,17 +619,27 @@ def _multiple(
     hits = ctx.cached("hits", lambda: [(m[:, j] == 1) & (True if j in exclusive or said_nsp is None else ~said_nsp)
                                        for j in range(k)])
     groups = ctx.groups(gcodes)
-    ub, b = _table_counts(answered, 1, groups, w, counted=1)
-    ubase, base = ub[0], b[0]
-    ucnt, cnt = _count_columns(hits, groups, w)
+    u_nsp = w_nsp = None
+    if w is None and k + 2 <= _MAX_PACKED_BITS:
+        # unweighted: one count per table of the rows' answered / « ne se prononce pas » / option bits
+        packed = ctx.cached("packed", lambda: _packed_bits([answered, said_nsp, *hits]))
+        ucnt_bits = _bit_counts(packed, k + 2, groups)
+        ubase = base = ucnt_bits[0]
+        u_nsp = w_nsp = ucnt_bits[1]
+        ucnt = cnt = ucnt_bits[2:]
+    else:
+        ub, b = _table_counts(answered, 1, groups, w, counted=1)
+        ubase, base = ub[0], b[0]
+        ucnt, cnt = _count_columns(hits, groups, w)
     ok = answered & (gcodes >= 0) if w is not None or exclusive else None
     eff = base if w is None else grouped_effective_base(gcodes[ok], w[ok], g_n)
     nsp = ok & said_nsp if exclusive else np.zeros(len(answered), dtype=bool)
     if exclusive:
         # « Ne se prononce pas » is an exclusive answer: its rows leave every other option's base
         # (they did not say « not selected »); its own share stays on every row that answered.
-        u, c = _table_counts(said_nsp, 1, groups, w, counted=1)
-        u_nsp, w_nsp = u[0], c[0]
+        if u_nsp is None:
+            u, c = _table_counts(said_nsp, 1, groups, w, counted=1)
+            u_nsp, w_nsp = u[0], c[0]
         sub = ok & ~nsp
         e_sub = ubase - u_nsp if w is None else grouped_effective_base(gcodes[sub], w[sub], g_n)
         is_excl = np.isin(np.arange(k), exclusive)[:, None]
@@ -695,11 +730,19 @@ def _numeric(
     q = ctx.question
     g_n = len(ctx.col_labels)
     v_all = ctx.cached("values", lambda: frame[q.harmonised].to_numpy(dtype=float, na_value=np.nan))
+    finite = ctx.cached("finite", lambda: np.isfinite(v_all))
+    v_fin = ctx.cached("finite_values", lambda: v_all[finite])
     # one stable sort of the question's values serves the median and the rank test of every dimension
-    order_all = ctx.cached("value_order", lambda: np.argsort(v_all, kind="stable"))
-    ok = np.isfinite(v_all) & (gcodes >= 0)
-    v, g = v_all[ok], gcodes[ok]
-    value_order = (np.cumsum(ok) - 1)[order_all[ok[order_all]]]  # the same sort, of the rows kept
+    order_fin = ctx.cached("value_order", lambda: np.argsort(v_fin, kind="stable"))
+    g_fin = gcodes[finite]
+    in_group = g_fin >= 0
+    if in_group.all():  # every row with a value is in a column: no copy
+        v, g, value_order = v_fin, g_fin, order_fin
+        ok = finite
+    else:
+        v, g = v_fin[in_group], g_fin[in_group]
+        value_order = (np.cumsum(in_group) - 1)[order_fin[in_group[order_fin]]]  # the same sort, of the rows kept
+        ok = finite & (gcodes >= 0)
     wv = None if w is None else w[ok]
     mom = grouped_moments(v, g, g_n, wv)
     med = grouped_median(v, g, g_n, wv, value_order=value_order)
