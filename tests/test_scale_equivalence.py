@@ -420,3 +420,17 @@ def test_one_frame_per_level_equals_one_frame_per_table(weight):
         confidence=0.95, min_expected=5, permutations=49, seed=3, test=False, cache={})
     pd.testing.assert_frame_equal(tabulate._cells_frame(blocks, weight is not None),
                                   _cells_frame_reference(blocks, weight is not None), check_exact=True)
+
+
+@pytest.mark.parametrize("g_n", [1, 3])
+def test_bit_counts_equal_counting_each_column(g_n):
+    rng = np.random.default_rng(g_n + 20)
+    n = 40_000
+    gcodes = rng.integers(-1 if g_n > 1 else 0, g_n, n)
+    columns = [rng.random(n) < p for p in (0.9, 0.05, 0.4, 0.5, 0.01)]
+    groups = tabulate._Groups(gcodes, g_n)
+    counts = tabulate._bit_counts(tabulate._packed_bits([columns[0], None, *columns[1:]]), len(columns) + 1, groups)
+    np.testing.assert_array_equal(counts[1], np.zeros(g_n))
+    for j, col in enumerate([columns[0], None, *columns[1:]]):
+        if col is not None:
+            np.testing.assert_array_equal(counts[j], _count_reference(col, gcodes, g_n, None)[0])

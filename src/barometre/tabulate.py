@@ -273,12 +273,14 @@ def _dimension_codes(series: pd.Series) -> tuple[np.ndarray, list[str]]:
 
 
 def _level_dimension_codes(
-    frame: pd.DataFrame, dimension: str, mask: np.ndarray, all_rows: bool, level_cache: dict | None
+    frame: pd.DataFrame, dimension: str, mask: np.ndarray, all_rows: bool, level_cache: dict | None,
+    rows_key: object = None,
 ) -> tuple[np.ndarray, list[str], np.ndarray | None]:
     """:func:`_dimension_codes` of the rows of ``mask``, and their bins (:class:`_Groups`) when known.
 
     A categorical column is coded once per frame (its categories do not depend on the rows
-    kept), then each question takes its rows.
+    kept), then each question takes its rows; questions with the same filter (``rows_key``)
+    share them.
     """
     series = frame[dimension]
     if level_cache is None or not isinstance(series.dtype, pd.CategoricalDtype):
@@ -290,7 +292,13 @@ def _level_dimension_codes(
     codes, labels, bins = level_cache[dimension]
     if all_rows:
         return codes, labels, bins
-    return codes[mask], labels, None if bins is None else bins[mask]
+    key = (dimension, rows_key)
+    if rows_key is None or key not in level_cache:
+        rows = codes[mask], labels, None if bins is None else bins[mask]
+        if rows_key is None:
+            return rows
+        level_cache[key] = rows
+    return level_cache[key]
 
 
 def _float_matrix(frame: pd.DataFrame, columns: Sequence[str]) -> np.ndarray:
@@ -846,7 +854,15 @@ def _tabulate_question(
     needed = question.columns() if question.type in ("multiple", "ranking") else [question.harmonised]
     _require(frame, needed, f"question {question.id} ({question.harmonised})")
     if "mask" not in cache:
-        mask = cache["mask"] = filter_mask(frame, question, codebook, filter_question)
+        # the rows of a filter, the same for every question it filters (once per frame)
+        cache["rows_key"] = None if question.filter is None else ("filter", question.filter.question,
+                                                                  tuple(question.filter.keys))
+        if level_cache is not None and cache["rows_key"] is not None and cache["rows_key"] in level_cache:
+            mask = cache["mask"] = level_cache[cache["rows_key"]]
+        else:
+            mask = cache["mask"] = filter_mask(frame, question, codebook, filter_question)
+            if level_cache is not None and cache["rows_key"] is not None:
+                level_cache[cache["rows_key"]] = mask
         cache["all_rows"] = bool(mask.all())
         # only the columns the question reads, and no row copy when every row is asked
         cols = list(dict.fromkeys([*needed, *([weight] if weight else [])]))
@@ -868,7 +884,8 @@ def _tabulate_question(
         dim_name = ENSEMBLE_DIMENSION
     else:
         _require(frame, [dimension], f"dimension of question {question.id}")
-        gcodes, col_labels, bins = _level_dimension_codes(frame, dimension, mask, cache["all_rows"], level_cache)
+        gcodes, col_labels, bins = _level_dimension_codes(frame, dimension, mask, cache["all_rows"], level_cache,
+                                                          cache["rows_key"])
         dim_name = dimension
     ctx = _Context(question, dim_name, col_labels, weight is not None, cache, bins)
     test_kw = (
