@@ -540,7 +540,7 @@ def _rank_codes(matrix: np.ndarray) -> tuple[np.ndarray, int] | None:
     if low < 1 or top > 2**20:
         return None
     filled = np.fmax(matrix, 0.0)  # not ranked (NaN) → 0
-    codes = filled.astype(np.intp)
+    codes = filled.astype(np.int8 if top < 2**7 else np.int16 if top < 2**15 else np.int32)  # small: kept per question
     return (codes, int(top)) if (codes == filled).all() else None
 
 
@@ -562,7 +562,7 @@ def _rank_tables(ranks: tuple[np.ndarray, int], groups: _Groups) -> tuple[np.nda
     first, top3 = np.empty((k, g_n)), np.empty((k, g_n))
     n, mean, sd = np.empty((k, g_n)), np.empty((k, g_n)), np.empty((k, g_n))
     for j in range(k):
-        idx = codes[:, j] * width + gbins
+        idx = np.multiply(codes[:, j], width, dtype=np.intp) + gbins
         table = np.bincount(idx, minlength=(top + 1) * width).reshape(top + 1, width)
         first[j] = table[1, :g_n] if top >= 1 else 0
         top3[j] = table[1:4, :g_n].sum(axis=0)
@@ -624,13 +624,13 @@ def _multiple(
     # rows that checked an exclusive option (« ne se prononce pas »), whatever their group
     said_nsp = ctx.cached("said_nsp", lambda: (m[:, exclusive] == 1).any(axis=1) if exclusive else None)
     # an exclusive option checked with others (a conflict the cleaning reports) counts only as that option
-    hits = ctx.cached("hits", lambda: [(m[:, j] == 1) & (True if j in exclusive or said_nsp is None else ~said_nsp)
-                                       for j in range(k)])
+    def option_hits() -> list[np.ndarray]:
+        return [(m[:, j] == 1) & (True if j in exclusive or said_nsp is None else ~said_nsp) for j in range(k)]
     groups = ctx.groups(gcodes)
     u_nsp = w_nsp = None
     if w is None and k + 2 <= _MAX_PACKED_BITS:
         # unweighted: one count per table of the rows' answered / « ne se prononce pas » / option bits
-        packed = ctx.cached("packed", lambda: _packed_bits([answered, said_nsp, *hits]))
+        packed = ctx.cached("packed", lambda: _packed_bits([answered, said_nsp, *option_hits()]))
         ucnt_bits = _bit_counts(packed, k + 2, groups)
         ubase = base = ucnt_bits[0]
         u_nsp = w_nsp = ucnt_bits[1]
@@ -638,7 +638,7 @@ def _multiple(
     else:
         ub, b = _table_counts(answered, 1, groups, w, counted=1)
         ubase, base = ub[0], b[0]
-        ucnt, cnt = _count_columns(hits, groups, w)
+        ucnt, cnt = _count_columns(ctx.cached("hits", option_hits), groups, w)
     ok = answered & (gcodes >= 0) if w is not None or exclusive else None
     eff = base if w is None else grouped_effective_base(gcodes[ok], w[ok], g_n)
     nsp = ok & said_nsp if exclusive else np.zeros(len(answered), dtype=bool)
