@@ -12,7 +12,10 @@ subprocess** (so that ``ru_maxrss`` is the peak of that path only):
   (format ``parquet``); ``clean_s``: :func:`barometre.clean.clean_edition` with the
   2017 exclusion rules; ``tabulate_s``: :func:`barometre.tabulate.tabulate_edition`
   (every question × « Ensemble », collectivity type and role; tools × tool type
-  and collectivity type; the configured tests) + :func:`barometre.disclosure.apply_disclosure`;
+  and collectivity type; the configured tests) + the column letters
+  (:func:`barometre.comparisons.add_letters`) + :func:`barometre.disclosure.apply_disclosure`
+  (not timed: the design-based pass of clustered levels, the per-collectivity tables and the
+  publication layer's secondary suppression, which rule ``tabulate`` runs too);
   ``bincount_s``: the counting floor, one plain ``np.bincount(answer * n_dim + dim)``
   per question column × dimension on the same processed frames (codes prepared
   beforehand, only the counting is timed); ``peak_rss_mb``: peak resident memory
@@ -179,6 +182,7 @@ def worker_parquet(n: int, data: Path, repeats: int) -> dict:
 
     from barometre.clean import clean_edition
     from barometre.codebook import load_codebook
+    from barometre.comparisons import add_letters
     from barometre.disclosure import apply_disclosure
     from barometre.ingest import read_raw
     from barometre.tabulate import tabulate_edition
@@ -201,7 +205,10 @@ def worker_parquet(n: int, data: Path, repeats: int) -> dict:
         res = tabulate_edition(frames, codebook, tab["dimensions"], tab.get("weight"), tab.get("confidence", 0.95),
                                min_expected=tab.get("min_expected_chi2", 5), permutations=tab.get("permutations", 9999),
                                seed=tab.get("seed"))
-        cells = apply_disclosure(res.cells, min_cell=int(disc["min_cell"]), small_base=int(disc["small_base"]),
+        # the column letters, which rule tabulate computes on every table's cells
+        cells = add_letters(res.cells, {"comparisons": config.get("comparisons") or {}},
+                            confidence=tab.get("confidence", 0.95))
+        cells = apply_disclosure(cells, min_cell=int(disc["min_cell"]), small_base=int(disc["small_base"]),
                                  codebook=codebook)
         return cells, res.tests
 

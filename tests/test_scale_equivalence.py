@@ -43,7 +43,7 @@ def test_normalise_texts_equals_normalise_text_on_every_character():
 
 
 # --------------------------------------------------------------------------- name redaction
-_ALPHABET = list("abcikKsSIJé ÉıİKſßµμ_-.'’[]() \t\u00a0\x1c0123456789@") + ["\u0301", "ǅ", "ﬀ"]
+_ALPHABET = [*"abcikKsSIJé ÉıİKſßµμ_-.'’[]() \t\u00a0\x1c0123456789@", "\u0301", "ǅ", "ﬀ"]
 
 
 def _word(rng: random.Random, lo: int = 1, hi: int = 8) -> str:
@@ -73,7 +73,7 @@ def test_redact_text_equals_the_single_pattern_of_every_name(seed):
                 name = rng.choice(names)
                 parts.insert(rng.randint(0, len(parts)), rng.choice([name, name.upper(), name.swapcase()]))
             texts.append(rng.choice(["", " ", "; "]).join(parts))
-        s = pd.Series(texts + [None, "", clean.NAME_MASK, "écrire à a.b@example.org ou 01 23 45 67 89"], dtype="string")
+        s = pd.Series([*texts, None, "", clean.NAME_MASK, "écrire à a.b@example.org ou 01 23 45 67 89"], dtype="string")
         expected, expected_changed = _redact_reference(s, names)
         out, changed = clean.redact_text(s, names)
         pd.testing.assert_series_equal(out, expected, check_names=False)
@@ -101,8 +101,10 @@ def test_pseudonymise_equals_one_hmac_per_value():
         return "COL-" + hmac.new(salt, _normalise_reference(v).encode("utf-8"), hashlib.sha256).hexdigest()[:12]
 
     rng = random.Random(4)
-    values = [rng.choice(["Commune A", "commune a ", "Métropole É", " ", "", "Région S", "Agglo ı"]) for _ in range(300)]
-    for s in (pd.Series(values, dtype="str"), pd.Series(values + [None], dtype="string"), pd.Series(values + [None], dtype=object)):
+    choices = ["Commune A", "commune a ", "Métropole É", " ", "", "Région S", "Agglo ı"]
+    values = [rng.choice(choices) for _ in range(300)]
+    for s in (pd.Series(values, dtype="str"), pd.Series([*values, None], dtype="string"),
+              pd.Series([*values, None], dtype=object)):
         pd.testing.assert_series_equal(clean.pseudonymise(s, salt), s.map(one).astype("string"))
 
 
@@ -245,7 +247,8 @@ def test_tabulate_level_shares_work_between_dimensions_without_changing_a_bit(we
             if dim is not None:
                 tests.append(qt.tests_frame())
     pd.testing.assert_frame_equal(res.cells, pd.concat(cells, ignore_index=True), check_exact=True)
-    pd.testing.assert_frame_equal(res.tests, pd.concat([t for t in tests if len(t)], ignore_index=True), check_exact=True)
+    pd.testing.assert_frame_equal(res.tests, pd.concat([t for t in tests if len(t)], ignore_index=True),
+                                  check_exact=True)
 
 
 def test_grouped_moments_unweighted_equals_unit_weights():
@@ -267,3 +270,167 @@ def test_permutation_test_of_a_large_table_draws_tables_directly():
     null = np.array([[300, 200], [330, 220], [3, 2]])
     big = stats.association_test(null * 10, permutations=1999, seed=2)
     assert big.pvalue > 0.5
+
+
+# --------------------------------------------------------------------------- tabulation at a million rows (issue 14)
+def _kruskal_reference(values, groups, n_groups, min_group=stats.MIN_RANK_GROUP):
+    """The code kruskal_test replaced: scipy.stats.kruskal on the samples of the groups large enough."""
+    from scipy import stats as sps
+
+    samples = [values[groups == k] for k in range(n_groups)]
+    samples = [s for s in samples if s.size >= max(min_group, 1)]
+    n = int(sum(s.size for s in samples))
+    if len(samples) < 2 or np.unique(np.concatenate(samples)).size < 2:
+        return stats.AssociationTest.not_applicable(n)
+    res = sps.kruskal(*samples)
+    return stats.AssociationTest(stats.KRUSKAL, float(res.statistic), len(samples) - 1, float(res.pvalue), n,
+                                 float("nan"))
+
+
+def _same_test(a, b):
+    assert (a.test, a.df, a.n) == (b.test, b.df, b.n)
+    for x, y in ((a.statistic, b.statistic), (a.pvalue, b.pvalue)):
+        assert (np.isnan(x) and np.isnan(y)) or x == y, (a, b)
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_kruskal_from_one_sort_equals_scipy_kruskal(seed):
+    rng = np.random.default_rng(seed)
+    n = int(rng.choice([3, 12, 40, 1000, 200_000]))
+    n_groups = int(rng.integers(1, 7))
+    # many ties (years, small counts), some continuous values, some groups below the minimum size
+    values = rng.choice([rng.integers(1990, 2020, n).astype(float), rng.normal(size=n), rng.integers(0, 3, n) * 0.5])
+    groups = rng.integers(0, n_groups, n)
+    if n_groups > 2:
+        groups[groups == 1] = rng.choice([1, 0], size=(groups == 1).sum(), p=[0.001, 0.999])
+    expected = _kruskal_reference(values, groups, n_groups)
+    _same_test(stats.kruskal_test(values, groups, n_groups), expected)
+    order = np.argsort(values, kind="stable")
+    _same_test(stats.kruskal_test(values, groups, n_groups, value_order=order), expected)
+
+
+def test_kruskal_without_variation_is_not_applicable():
+    values, groups = np.full(20, 3.0), np.repeat([0, 1], 10)
+    _same_test(stats.kruskal_test(values, groups, 2), _kruskal_reference(values, groups, 2))
+
+
+@pytest.mark.parametrize("weighted", [False, True])
+def test_grouped_median_from_one_sort_equals_lexsort(weighted):
+    rng = np.random.default_rng(3)
+    values = rng.integers(0, 50, 100_000).astype(float)
+    groups = rng.integers(0, 5, 100_000)
+    groups[groups == 2] = 1  # an empty group
+    w = rng.gamma(2.0, 0.5, values.size) if weighted else None
+    order = np.argsort(values, kind="stable")
+    np.testing.assert_array_equal(stats.sorted_by_group(values, groups, 5, order), np.lexsort((values, groups)))
+    np.testing.assert_array_equal(stats.grouped_median(values, groups, 5, w, value_order=order),
+                                  stats.grouped_median(values, groups, 5, w))
+
+
+def _trend_reference(table, min_expected=5):
+    """The code the χ² branch of trend_test replaced: the statistic over one row per respondent."""
+    t = np.asarray(table, dtype=float)
+    a = np.arange(1, t.shape[0] + 1, dtype=float)
+    keep_r, keep_c = t.sum(axis=1) > 0, t.sum(axis=0) > 0
+    t, a = t[keep_r][:, keep_c], a[keep_r]
+    ti = np.rint(t).astype(np.int64)
+    y = np.repeat(np.tile(a, t.shape[1]), ti.T.ravel())
+    g = np.repeat(np.repeat(np.arange(t.shape[1]), t.shape[0]), ti.T.ravel())
+    onehot = np.atleast_2d(g)[..., None] == np.arange(t.shape[1])
+    n_j = onehot.sum(axis=-2)
+    s_j = (onehot * y[:, None]).sum(axis=-2)
+    ybar = y.mean()
+    between = np.sum(np.where(n_j > 0, (s_j - n_j * ybar) ** 2 / np.where(n_j > 0, n_j, 1), 0.0), axis=-1)
+    return float(np.squeeze((y.size - 1) * between / np.sum((y - ybar) ** 2)))
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_trend_statistic_from_the_table_equals_one_row_per_respondent(seed):
+    rng = np.random.default_rng(seed)
+    table = rng.integers(0, 200_000 if seed % 2 else 300, size=(int(rng.integers(2, 7)), int(rng.integers(2, 6))))
+    table[0] += 10  # no empty row
+    res = stats.trend_test(table)
+    assert res.test == stats.TREND
+    assert res.statistic == _trend_reference(table)
+
+
+def _count_reference(rows_ok, gcodes, g_n, w):
+    """Counting the selected rows alone (the code _table_counts replaced)."""
+    sel = rows_ok & (gcodes >= 0)
+    u = np.bincount(gcodes[sel], minlength=g_n).astype(float)
+    return u, (u if w is None else np.bincount(gcodes[sel], weights=w[sel], minlength=g_n))
+
+
+@pytest.mark.parametrize("weighted", [False, True])
+@pytest.mark.parametrize("g_n", [1, 4])
+def test_table_counts_over_every_row_equal_counting_the_kept_rows(weighted, g_n):
+    rng = np.random.default_rng(g_n)
+    n, k = 50_000, 5
+    a = rng.integers(-1, k, n)
+    gcodes = rng.integers(-1 if g_n > 1 else 0, g_n, n)
+    w = rng.gamma(2.0, 0.5, n) if weighted else None
+    u, c = tabulate._table_counts(np.where(a >= 0, a, k), k, tabulate._Groups(gcodes, g_n), w)
+    for j in range(k):
+        eu, ec = _count_reference(a == j, gcodes, g_n, w)
+        np.testing.assert_array_equal(u[j], eu)
+        np.testing.assert_array_equal(c[j], ec)
+    hits = [rng.random(n) < 0.3 for _ in range(3)]
+    u, c = tabulate._count_columns(hits, tabulate._Groups(gcodes, g_n), w)
+    for j, hit in enumerate(hits):
+        eu, ec = _count_reference(hit, gcodes, g_n, w)
+        np.testing.assert_array_equal(u[j], eu)
+        np.testing.assert_array_equal(c[j], ec)
+
+
+@pytest.mark.parametrize("g_n", [1, 3])
+def test_rank_tables_equal_counts_and_moments_item_by_item(g_n):
+    rng = np.random.default_rng(9)
+    n, k = 60_000, 7
+    m = np.argsort(rng.random((n, k)), axis=1).astype(float) + 1
+    m[rng.random((n, k)) < 0.3] = np.nan  # partial rankings
+    m[rng.random(n) < 0.1] = np.nan  # not answered
+    m = np.asfortranarray(m)
+    gcodes = rng.integers(-1 if g_n > 1 else 0, g_n, n)
+    answered = ~np.isnan(m).all(axis=1)
+    ranks = tabulate._rank_codes(m)
+    assert ranks is not None
+    first, top3, mom = tabulate._rank_tables(ranks, tabulate._Groups(gcodes, g_n))
+    ok = answered & (gcodes >= 0)
+    for j in range(k):
+        np.testing.assert_array_equal(first[j], _count_reference(m[:, j] == 1, gcodes, g_n, None)[0])
+        np.testing.assert_array_equal(top3[j], _count_reference(m[:, j] <= 3, gcodes, g_n, None)[0])
+        sel = ok & ~np.isnan(m[:, j])
+        ref = stats.grouped_moments(m[sel, j], gcodes[sel], g_n, None)
+        for f in ("n", "weight_sum", "effective_n", "mean", "sd"):
+            np.testing.assert_array_equal(getattr(mom, f)[j * g_n:(j + 1) * g_n], getattr(ref, f))
+    assert tabulate._rank_codes(np.array([[1.0, 2.5]])) is None and tabulate._rank_codes(np.array([[0.0, 1.0]])) is None
+
+
+def _cells_frame_reference(blocks, weighted):
+    columns = tabulate.CELL_COLUMNS + (tabulate.WEIGHTED_COLUMNS if weighted else [])
+    return pd.concat([pd.DataFrame(b, columns=columns) for b in blocks], ignore_index=True)
+
+
+@pytest.mark.parametrize("weight", [None, "w"])
+def test_one_frame_per_level_equals_one_frame_per_table(weight):
+    frame = _frames(800, seed=4)
+    q = CB.question("Q07")
+    blocks, _, _ = tabulate._tabulate_question(
+        frame, q, "role" if "role" in frame else None, codebook=CB, filter_question=None, weight=weight,
+        confidence=0.95, min_expected=5, permutations=49, seed=3, test=False, cache={})
+    pd.testing.assert_frame_equal(tabulate._cells_frame(blocks, weight is not None),
+                                  _cells_frame_reference(blocks, weight is not None), check_exact=True)
+
+
+@pytest.mark.parametrize("g_n", [1, 3])
+def test_bit_counts_equal_counting_each_column(g_n):
+    rng = np.random.default_rng(g_n + 20)
+    n = 40_000
+    gcodes = rng.integers(-1 if g_n > 1 else 0, g_n, n)
+    columns = [rng.random(n) < p for p in (0.9, 0.05, 0.4, 0.5, 0.01)]
+    groups = tabulate._Groups(gcodes, g_n)
+    counts = tabulate._bit_counts(tabulate._packed_bits([columns[0], None, *columns[1:]]), len(columns) + 1, groups)
+    np.testing.assert_array_equal(counts[1], np.zeros(g_n))
+    for j, col in enumerate([columns[0], None, *columns[1:]]):
+        if col is not None:
+            np.testing.assert_array_equal(counts[j], _count_reference(col, gcodes, g_n, None)[0])

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
+from scipy import special
 from scipy import stats as _sps
 from statsmodels.stats.proportion import proportion_confint
 
@@ -184,18 +185,20 @@ def grouped_moments(
 
 
 def grouped_median(
-    values: np.ndarray, groups: np.ndarray, n_groups: int, weights: np.ndarray | None = None
+    values: np.ndarray, groups: np.ndarray, n_groups: int, weights: np.ndarray | None = None,
+    *, value_order: np.ndarray | None = None,
 ) -> np.ndarray:
     """Median of ``values`` by group (weighted: lower weighted median), vectorised.
 
     Unweighted, the usual median (mean of the two middle values for an even
     count). Weighted, the smallest value whose cumulative weight reaches half
-    the group's total. ``NaN`` for empty groups.
+    the group's total. ``NaN`` for empty groups. ``value_order`` (optional): a
+    stable argsort of ``values``, when it is already known (:func:`sorted_by_group`).
     """
     out = np.full(n_groups, np.nan)
     if values.size == 0:
         return out
-    order = np.lexsort((values, groups))
+    order = sorted_by_group(values, groups, n_groups, value_order)
     v, g = values[order], groups[order]
     counts = np.bincount(g, minlength=n_groups)
     starts = np.concatenate(([0], np.cumsum(counts)[:-1]))
@@ -305,13 +308,13 @@ def association_test(
     t = t[t.sum(axis=1) > 0][:, t.sum(axis=0) > 0]
     total = float(t.sum())
     if t.shape[0] < 2 or t.shape[1] < 2:
-        return AssociationTest.not_applicable(int(round(total)))
+        return AssociationTest.not_applicable(round(total))
     expected = np.outer(t.sum(axis=1), t.sum(axis=0)) / total
     min_exp = float(expected.min())
     if min_exp >= min_expected:
         res = _sps.chi2_contingency(t, correction=False)
         statistic, pvalue = float(res.statistic), float(res.pvalue)
-        return AssociationTest(PEARSON, statistic, int(res.dof), pvalue, int(round(total)), min_exp)
+        return AssociationTest(PEARSON, statistic, int(res.dof), pvalue, round(total), min_exp)
     ti = np.rint(t)
     if t.shape == (2, 2):
         res = _sps.fisher_exact(ti)
@@ -324,21 +327,68 @@ def association_test(
     return AssociationTest(PERMUTATION, float(res.statistic), None, float(res.pvalue), int(ti.sum()), min_exp)
 
 
-def kruskal_test(values: np.ndarray, groups: np.ndarray, n_groups: int, min_group: int = MIN_RANK_GROUP) -> AssociationTest:
+def sorted_by_group(
+    values: np.ndarray, groups: np.ndarray, n_groups: int, value_order: np.ndarray | None = None
+) -> np.ndarray:
+    """``np.lexsort((values, groups))``: rows by group, then value, then position.
+
+    With ``value_order`` (a stable argsort of ``values``, e.g. one sort shared by several
+    groupings of the same values), only the group codes are sorted, stably: the same order.
+    """
+    if value_order is None:
+        return np.lexsort((values, groups))
+    by_group = groups[value_order]
+    if n_groups < 2**15:  # numpy sorts 16-bit integers by radix, in linear time
+        by_group = by_group.astype(np.int16)
+    return value_order[np.argsort(by_group, kind="stable")]
+
+
+def kruskal_test(
+    values: np.ndarray, groups: np.ndarray, n_groups: int, min_group: int = MIN_RANK_GROUP,
+    *, value_order: np.ndarray | None = None,
+) -> AssociationTest:
     """Kruskal-Wallis test of a numeric variable across groups (unweighted).
 
     Only groups of at least ``min_group`` values are compared (the χ² approximation
     of H needs them; a group of one value says nothing about its distribution);
     fewer than two such groups, or no variation at all, gives ``"non applicable"``.
-    """
-    samples = [values[groups == k] for k in range(n_groups)]
-    samples = [s for s in samples if s.size >= max(min_group, 1)]
-    n = int(sum(s.size for s in samples))
-    if len(samples) < 2 or np.unique(np.concatenate(samples)).size < 2:
-        return AssociationTest.not_applicable(n)
-    res = _sps.kruskal(*samples)
-    return AssociationTest(KRUSKAL, float(res.statistic), len(samples) - 1, float(res.pvalue), n, float("nan"))
 
+    H is computed as :func:`scipy.stats.kruskal` computes it (mid-ranks, tie
+    correction, χ² p-value), from one sort of the values (``value_order``: a stable
+    argsort of ``values``, computed here when not given) instead of ranking them
+    again for each grouping: hand-written so that one sort serves every dimension of a
+    question. Rank sums are multiples of ½ (exact in any order), the tie term is summed
+    over the same array as scipy's, so the result is the same to the last bit
+    (``tests/test_scale_equivalence.py``).
+    """
+    sizes = np.bincount(groups, minlength=n_groups)
+    compared = np.flatnonzero(sizes >= max(min_group, 1))
+    n = int(sizes[compared].sum())
+    if compared.size < 2:
+        return AssociationTest.not_applicable(n)
+    order = np.argsort(values, kind="stable") if value_order is None else value_order
+    kept = (sizes >= max(min_group, 1))[groups[order]]
+    v, g = values[order][kept], groups[order][kept]
+    starts = np.flatnonzero(np.concatenate(([True], v[1:] != v[:-1])))
+    if starts.size < 2:
+        return AssociationTest.not_applicable(n)
+    counts = np.diff(starts, append=v.size)
+    run_ranks = (starts + 1).astype(float) + (counts.astype(float) - 1) / 2  # mid-ranks, as scipy's _rankdata
+    rank_sums = np.bincount(g, weights=np.repeat(run_ranks, counts), minlength=n_groups)
+    ties_t = np.zeros(v.size)
+    ties_t[starts] = counts
+    ties = 1 - np.sum(ties_t**3 - ties_t, axis=-1) / (n**3 - n)
+    ssbn = sum(rank_sums[i] ** 2 / int(sizes[i]) for i in compared)
+    h = 12.0 / (n * (n + 1)) * ssbn - 3 * (n + 1)
+    df = np.asarray(compared.size - 1, dtype=h.dtype)
+    h /= ties
+    return AssociationTest(KRUSKAL, float(h), compared.size - 1, float(special.chdtrc(df, h)), n, float("nan"))
+
+
+def _mean_score_statistic(n_j: np.ndarray, s_j: np.ndarray, ybar, total_ss, size: int) -> np.ndarray:
+    """Mean-score statistic from the group counts ``n_j``, score sums ``s_j``, mean score and total sum of squares."""
+    between = np.sum(np.where(n_j > 0, (s_j - n_j * ybar) ** 2 / np.where(n_j > 0, n_j, 1), 0.0), axis=-1)
+    return np.squeeze((size - 1) * between / total_ss)
 
 
 def trend_test(
@@ -367,8 +417,27 @@ def trend_test(
     t, a = t[keep_r][:, keep_c], a[keep_r]
     total = float(t.sum())
     if t.shape[0] < 2 or t.shape[1] < 2:
-        return AssociationTest.not_applicable(int(round(total)))
+        return AssociationTest.not_applicable(round(total))
     ti = np.rint(t).astype(np.int64)
+    size = int(ti.sum())
+    present = a[ti.sum(axis=1) > 0]
+    if size == 0 or np.ptp(present) == 0:
+        return AssociationTest.not_applicable(size)
+    expected = np.outer(t.sum(axis=1), t.sum(axis=0)) / total
+    min_exp = float(expected.min())
+    df = t.shape[1] - 1
+    if min_exp >= min_expected:
+        # The statistic from the table, without one row per respondent: the group counts and score
+        # sums are whole numbers (exact in any order) when the scores are, and the squared deviations
+        # are summed over the same array as per respondent, so Q is the same to the last bit.
+        whole = bool(np.all(a == np.floor(a)) and np.abs(a).max() * size < 2**52)
+        if whole:
+            n_j = ti.sum(axis=0)[None, :]
+            s_j = (a[:, None] * ti).sum(axis=0)[None, :]
+            ybar = np.float64(float((a * ti.sum(axis=1)).sum()) / size)
+            deviations = np.repeat(np.tile((a - ybar) ** 2, t.shape[1]), ti.T.ravel())
+            q = float(_mean_score_statistic(n_j, s_j, ybar, np.sum(deviations), size))
+            return AssociationTest(TREND, q, df, float(_sps.chi2.sf(q, df)), size, min_exp)
     y = np.repeat(np.tile(a, t.shape[1]), ti.T.ravel())          # answer score of each row
     g = np.repeat(np.repeat(np.arange(t.shape[1]), t.shape[0]), ti.T.ravel())  # its group
 
@@ -379,16 +448,9 @@ def trend_test(
         n_j = onehot.sum(axis=-2)
         s_j = (onehot * y[:, None]).sum(axis=-2)
         ybar = y.mean()
-        between = np.sum(np.where(n_j > 0, (s_j - n_j * ybar) ** 2 / np.where(n_j > 0, n_j, 1), 0.0), axis=-1)
-        total_ss = np.sum((y - ybar) ** 2)
-        return np.squeeze((y.size - 1) * between / total_ss)
+        return _mean_score_statistic(n_j, s_j, ybar, np.sum((y - ybar) ** 2), y.size)
 
-    if np.ptp(y) == 0:
-        return AssociationTest.not_applicable(int(y.size))
-    expected = np.outer(t.sum(axis=1), t.sum(axis=0)) / total
-    min_exp = float(expected.min())
     q = float(statistic(g))
-    df = t.shape[1] - 1
     if min_exp >= min_expected:
         return AssociationTest(TREND, q, df, float(_sps.chi2.sf(q, df)), int(y.size), min_exp)
     res = _sps.permutation_test((g,), statistic, permutation_type="pairings", n_resamples=permutations,

@@ -73,6 +73,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -271,6 +272,35 @@ def _dimension_codes(series: pd.Series) -> tuple[np.ndarray, list[str]]:
     return np.asarray(cat.codes, dtype=np.int64), labels
 
 
+def _level_dimension_codes(
+    frame: pd.DataFrame, dimension: str, mask: np.ndarray, all_rows: bool, level_cache: dict | None,
+    rows_key: object = None,
+) -> tuple[np.ndarray, list[str], np.ndarray | None]:
+    """:func:`_dimension_codes` of the rows of ``mask``, and their bins (:class:`_Groups`) when known.
+
+    A categorical column is coded once per frame (its categories do not depend on the rows
+    kept), then each question takes its rows; questions with the same filter (``rows_key``)
+    share them.
+    """
+    series = frame[dimension]
+    if level_cache is None or not isinstance(series.dtype, pd.CategoricalDtype):
+        codes, labels = _dimension_codes(series if all_rows else series[mask])
+        return codes, labels, None
+    if dimension not in level_cache:
+        codes, labels = _dimension_codes(series)
+        level_cache[dimension] = codes, labels, _Groups(codes, len(labels)).bins
+    codes, labels, bins = level_cache[dimension]
+    if all_rows:
+        return codes, labels, bins
+    key = (dimension, rows_key)
+    if rows_key is None or key not in level_cache:
+        rows = codes[mask], labels, None if bins is None else bins[mask]
+        if rows_key is None:
+            return rows
+        level_cache[key] = rows
+    return level_cache[key]
+
+
 def _float_matrix(frame: pd.DataFrame, columns: Sequence[str]) -> np.ndarray:
     """Columns as a float matrix, missing → NaN (nullable dtypes included)."""
     if not columns:
@@ -281,21 +311,23 @@ def _float_matrix(frame: pd.DataFrame, columns: Sequence[str]) -> np.ndarray:
     return out
 
 
-def _count_columns(hits, k: int, gcodes: np.ndarray, ok: np.ndarray, g_n: int, w: np.ndarray | None):
-    """Unweighted and weighted counts, answers (``hits(j)``: rows of column ``j`` counted) × groups.
+def _count_columns(
+    hits: Sequence[np.ndarray], groups: _Groups, w: np.ndarray | None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Unweighted and weighted counts, answers × groups, of the rows ``hits[j]`` (booleans) of each answer ``j``.
 
-    Column by column: ``np.bincount`` adds each group's rows in row order, as one
-    bincount over every (answer, group) cell in row-major order does, so the sums
-    are the same to the last bit, without (rows × answers) index arrays.
+    Column by column, one :func:`numpy.bincount` over every row, the rows not counted in bins
+    of their own that are dropped (:func:`_table_counts`): each group adds the same rows in row
+    order as counting the selected rows alone, so the sums are the same to the last bit.
     """
+    k, g_n = len(hits), groups.n
     ucnt = np.empty((k, g_n))
     cnt = ucnt if w is None else np.empty((k, g_n))
-    for j in range(k):
-        sel = ok & hits(j)
-        gsel = gcodes[sel]
-        ucnt[j] = np.bincount(gsel, minlength=g_n)
+    for j, hit in enumerate(hits):
+        u, c = _table_counts(hit, 1, groups, w, counted=1)
+        ucnt[j] = u[0]
         if w is not None:
-            cnt[j] = np.bincount(gsel, weights=w[sel], minlength=g_n)
+            cnt[j] = c[0]
     return ucnt, cnt
 
 
@@ -325,6 +357,11 @@ class _Context:
     col_labels: list[str]
     weighted: bool
     cache: dict = field(default_factory=dict)  # per question, shared by its dimensions (same rows)
+    bins: np.ndarray | None = None  # the group bins of the table (:class:`_Groups`), when already known
+
+    def groups(self, gcodes: np.ndarray) -> _Groups:
+        """The table's groups, with their bins when already known."""
+        return _Groups(gcodes, len(self.col_labels), self.bins)
 
     def cached(self, key: str, make):
         """``make()`` computed once per question (the rows do not depend on the dimension)."""
@@ -345,8 +382,9 @@ class _Context:
         high: np.ndarray,
         ucount: np.ndarray,
         ubase: np.ndarray,
-    ) -> pd.DataFrame:
-        """K answers × G columns as long rows, answer-major."""
+    ) -> dict[str, object]:
+        """K answers × G columns as long rows, answer-major: the columns of :data:`CELL_COLUMNS`
+        (+ :data:`WEIGHTED_COLUMNS`), for :func:`_cells_frame`."""
         k, g = len(keys), len(self.col_labels)
         shape = (k, g)
 
@@ -372,21 +410,65 @@ class _Context:
             "ci_low": flat(low),
             "ci_high": flat(high),
         }
-        columns = list(CELL_COLUMNS)
         if self.weighted:
             data["unweighted_count"] = flat(ucount)
             data["unweighted_base"] = flat(ubase)
-            columns += WEIGHTED_COLUMNS
-        return pd.DataFrame(data, columns=columns)
+        return data
 
 
-def _bincount2(rows: np.ndarray, cols: np.ndarray, k: int, g: int, weights: np.ndarray | None) -> np.ndarray:
-    return np.bincount(rows * g + cols, weights=weights, minlength=k * g).reshape(k, g).astype(float)
+def _cells_frame(blocks: Sequence[dict[str, object]], weighted: bool) -> pd.DataFrame:
+    """One frame of the cell blocks (:meth:`_Context.block`), in their order: the frame that concatenating
+    one frame per block gave, built once (building ~150 small frames cost more than counting a million rows)."""
+    columns = CELL_COLUMNS + (WEIGHTED_COLUMNS if weighted else [])
+    data: dict[str, object] = {}
+    for c in columns:
+        parts: list[Any] = [b[c] for b in blocks]
+        data[c] = np.concatenate(parts) if isinstance(parts[0], np.ndarray) else [x for part in parts for x in part]
+    return pd.DataFrame(data, columns=columns)
+
+
+class _Groups:
+    """Group codes (-1 = missing) of one table, with the bins :func:`_table_counts` combines them into."""
+
+    def __init__(self, codes: np.ndarray, n: int, bins: np.ndarray | None = None) -> None:
+        self.codes, self.n = codes, n
+        self._bins = bins
+
+    @property
+    def bins(self) -> np.ndarray | None:
+        """Codes with the missing ones in a last bin ``n``; ``None`` for one group and nothing missing."""
+        if self._bins is None and not (self.n == 1 and not (self.codes < 0).any()):
+            self._bins = np.where(self.codes >= 0, self.codes, self.n)
+        return self._bins
+
+
+def _table_counts(
+    a_bins: np.ndarray, k: int, groups: _Groups, w: np.ndarray | None, counted: int | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Unweighted and weighted counts, answers × groups, of answer codes ``a_bins`` (``k``: missing).
+
+    One :func:`numpy.bincount` over every row; the missing answers and groups fall in the
+    last row and column, which are dropped. Each kept cell adds the same rows, in row order,
+    as counting the kept rows alone: the same sums to the last bit. With ``counted``, ``a_bins`` are
+    booleans and only the rows where it is ``counted`` are counted (``k`` = 1).
+    """
+    g_n, gbins = groups.n, groups.bins
+    if gbins is None:  # « Ensemble »: one column, nothing to combine
+        idx, width = a_bins, 1
+    else:
+        width = g_n + 1
+        idx = a_bins * width + gbins
+    rows = slice(None, k) if counted is None else slice(counted, counted + 1)
+    size = (k + 1) * width
+    ucnt = np.bincount(idx, minlength=size).reshape(k + 1, width)[rows, :g_n].astype(float)
+    if w is None:
+        return ucnt, ucnt
+    return ucnt, np.bincount(idx, weights=w, minlength=size).reshape(k + 1, width)[rows, :g_n].copy()
 
 
 # --------------------------------------------------------------------------- per type
 
-_Blocks = tuple[list[pd.DataFrame], dict[str, AssociationTest]]
+_Blocks = tuple[list[dict[str, object]], dict[str, AssociationTest]]
 
 
 def _categorical(
@@ -401,15 +483,20 @@ def _categorical(
     labels = q.labels()
     keys = [c.key for c in q.codes] + (["nsp"] if q.shows_nsp else [])
     g_n = len(ctx.col_labels)
-    a = ctx.cached("codes", lambda: _answer_codes(frame[q.harmonised], labels, f"question {q.id} ({q.harmonised})"))
-    ok = (a >= 0) & (gcodes >= 0)
-    a, g = a[ok], gcodes[ok]
-    wv = None if w is None else w[ok]
     k = len(labels)
-    ucnt = _bincount2(a, g, k, g_n, None)
-    cnt = ucnt if wv is None else _bincount2(a, g, k, g_n, wv)
+    a = ctx.cached("codes", lambda: _answer_codes(frame[q.harmonised], labels, f"question {q.id} ({q.harmonised})"))
+    # every row counted once, the missing answers and dimension values in a last bin of their own that is
+    # dropped: each kept cell adds the same rows in the same order as counting the kept rows alone
+    a_bins = ctx.cached("codes_binned", lambda: np.where(a >= 0, a, k))
+    ucnt, cnt = _table_counts(a_bins, k, ctx.groups(gcodes), w)
     base, ubase = cnt.sum(axis=0), ucnt.sum(axis=0)
-    eff = base if wv is None else grouped_effective_base(g, wv, g_n)
+    wv = None
+    if w is not None:
+        ok = (a >= 0) & (gcodes >= 0)
+        a, wv = a[ok], w[ok]
+        eff = grouped_effective_base(gcodes[ok], wv, g_n)
+    else:
+        eff = base
     n_sub = len(q.codes)
     blocks = [ctx.block(SHARE, keys, labels, cnt, base, eff, *_pct_ci(cnt, base, eff, confidence), ucnt, ubase)]
 
@@ -441,6 +528,83 @@ def _answered(matrix: np.ndarray) -> np.ndarray:
     return ~np.isnan(matrix).all(axis=1) if matrix.shape[1] else np.zeros(matrix.shape[0], dtype=bool)
 
 
+def _rank_codes(matrix: np.ndarray) -> tuple[np.ndarray, int] | None:
+    """Ranks as integer codes (0 = not ranked) and the largest rank.
+
+    ``None`` unless every rank is a whole number ≥ 1 (the others take the general path).
+    """
+    flat = matrix.ravel(order="K")
+    if not flat.size or np.isnan(np.fmax.reduce(flat)):  # fmax/fmin skip NaN: NaN only when nothing is ranked
+        return np.zeros(matrix.shape, dtype=np.intp), 0
+    low, top = float(np.fmin.reduce(flat)), float(np.fmax.reduce(flat))
+    if low < 1 or top > 2**20:
+        return None
+    filled = np.fmax(matrix, 0.0)  # not ranked (NaN) → 0
+    codes = filled.astype(np.int8 if top < 2**7 else np.int16 if top < 2**15 else np.int32)  # small: kept per question
+    return (codes, int(top)) if (codes == filled).all() else None
+
+
+def _rank_tables(ranks: tuple[np.ndarray, int], groups: _Groups) -> tuple[np.ndarray, np.ndarray, GroupedMoments]:
+    """Unweighted first-place and top-3 counts and mean-rank moments, items × groups, from one count of
+    (rank, group) per item.
+
+    Counts and the sums of the (whole-number) ranks are exact, so the mean is the one of
+    :func:`barometre.stats.grouped_moments`; the squared deviations are then added per group in
+    row order as it does (the rows an item leaves unranked add exact zeros), so the standard
+    deviation is the same to the last bit too.
+    """
+    codes, top = ranks
+    g_n = groups.n
+    k = codes.shape[1]
+    width = g_n + 1
+    gbins = groups.bins if groups.bins is not None else np.zeros(len(groups.codes), dtype=np.intp)
+    rank_values = np.arange(top + 1, dtype=float)
+    first, top3 = np.empty((k, g_n)), np.empty((k, g_n))
+    n, mean, sd = np.empty((k, g_n)), np.empty((k, g_n)), np.empty((k, g_n))
+    for j in range(k):
+        idx = np.multiply(codes[:, j], width, dtype=np.intp) + gbins
+        table = np.bincount(idx, minlength=(top + 1) * width).reshape(top + 1, width)
+        first[j] = table[1, :g_n] if top >= 1 else 0
+        top3[j] = table[1:4, :g_n].sum(axis=0)
+        nj = table[1:, :g_n].sum(axis=0).astype(float)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            mj = (table[1:, :g_n] * np.arange(1, top + 1)[:, None]).sum(axis=0).astype(float) / nj
+            centred = rank_values[:, None] - np.append(mj, 0.0)[None, :]
+            squares = centred * centred
+            squares[0] = 0.0  # not ranked: nothing added
+            var = np.bincount(gbins, weights=squares.ravel()[idx], minlength=width)[:g_n] / nj
+            var = np.where(nj >= 2, var * nj / (nj - 1), np.nan)
+        n[j], mean[j], sd[j] = nj, np.where(nj > 0, mj, np.nan), np.sqrt(var)
+    mom = GroupedMoments(n=n.ravel(), weight_sum=n.ravel().copy(), effective_n=n.ravel().copy(),
+                         mean=mean.ravel(), sd=sd.ravel())
+    return first, top3, mom
+
+
+#: Most yes/no columns counted together by :func:`_bit_counts` (2 ** 16 answer patterns).
+_MAX_PACKED_BITS = 16
+
+
+def _packed_bits(columns: Sequence[np.ndarray | None]) -> np.ndarray:
+    """Boolean columns packed into one integer per row, column ``j`` as bit ``j`` (``None``: never set)."""
+    packed = np.zeros(len(next(c for c in columns if c is not None)), dtype=np.intp)
+    for j, col in enumerate(columns):
+        if col is not None:
+            packed |= col.astype(np.intp) << j
+    return packed
+
+
+def _bit_counts(packed: np.ndarray, n_bits: int, groups: _Groups) -> np.ndarray:
+    """Unweighted counts, bits × groups, of the rows whose bit is set (:func:`_packed_bits`).
+
+    One :func:`numpy.bincount` of every bit pattern × group, then each bit's count is the sum
+    of the patterns that have it: whole numbers, exact in any order, so the counts of
+    counting each column on its own.
+    """
+    patterns = _table_counts(packed, 1 << n_bits, groups, None)[0]
+    bits = (np.arange(1 << n_bits)[:, None] >> np.arange(n_bits)) & 1
+    return bits.T.astype(float) @ patterns
+
+
 def _multiple(
     ctx: _Context,
     frame: pd.DataFrame,
@@ -456,34 +620,48 @@ def _multiple(
     g_n, k = len(ctx.col_labels), len(keys)
     m = ctx.cached("matrix", lambda: _float_matrix(frame, cols))
     answered = ctx.cached("answered", lambda: _answered(m))
-    ok = answered & (gcodes >= 0)
-    g = gcodes[ok]
-    wv = None if w is None else w[ok]
-    ubase = np.bincount(g, minlength=g_n).astype(float)
-    base = ubase if wv is None else np.bincount(g, weights=wv, minlength=g_n)
-    eff = base if wv is None else grouped_effective_base(g, wv, g_n)
     exclusive = [j for j, o in enumerate(q.options) if o.exclusive]
-    nsp = ok & (m[:, exclusive] == 1).any(axis=1) if exclusive else np.zeros(len(ok), dtype=bool)
+    # rows that checked an exclusive option (« ne se prononce pas »), whatever their group
+    said_nsp = ctx.cached("said_nsp", lambda: (m[:, exclusive] == 1).any(axis=1) if exclusive else None)
     # an exclusive option checked with others (a conflict the cleaning reports) counts only as that option
-    ucnt, cnt = _count_columns(lambda j: (m[:, j] == 1) & (j in exclusive or ~nsp), k, gcodes, ok, g_n, w)
+    def option_hits() -> list[np.ndarray]:
+        return [(m[:, j] == 1) & (True if j in exclusive or said_nsp is None else ~said_nsp) for j in range(k)]
+    groups = ctx.groups(gcodes)
+    u_nsp = w_nsp = None
+    if w is None and k + 2 <= _MAX_PACKED_BITS:
+        # unweighted: one count per table of the rows' answered / « ne se prononce pas » / option bits
+        packed = ctx.cached("packed", lambda: _packed_bits([answered, said_nsp, *option_hits()]))
+        ucnt_bits = _bit_counts(packed, k + 2, groups)
+        ubase = base = ucnt_bits[0]
+        u_nsp = w_nsp = ucnt_bits[1]
+        ucnt = cnt = ucnt_bits[2:]
+    else:
+        ub, b = _table_counts(answered, 1, groups, w, counted=1)
+        ubase, base = ub[0], b[0]
+        ucnt, cnt = _count_columns(ctx.cached("hits", option_hits), groups, w)
+    ok = answered & (gcodes >= 0) if w is not None or exclusive else None
+    eff = base if w is None else grouped_effective_base(gcodes[ok], w[ok], g_n)
+    nsp = ok & said_nsp if exclusive else np.zeros(len(answered), dtype=bool)
     if exclusive:
         # « Ne se prononce pas » is an exclusive answer: its rows leave every other option's base
         # (they did not say « not selected »); its own share stays on every row that answered.
-        u_nsp = np.bincount(gcodes[nsp], minlength=g_n).astype(float)
-        w_nsp = u_nsp if w is None else np.bincount(gcodes[nsp], weights=w[nsp], minlength=g_n)
+        if u_nsp is None:
+            u, c = _table_counts(said_nsp, 1, groups, w, counted=1)
+            u_nsp, w_nsp = u[0], c[0]
         sub = ok & ~nsp
-        e_sub = np.bincount(gcodes[sub], minlength=g_n).astype(float) if w is None else grouped_effective_base(gcodes[sub], w[sub], g_n)
+        e_sub = ubase - u_nsp if w is None else grouped_effective_base(gcodes[sub], w[sub], g_n)
         is_excl = np.isin(np.arange(k), exclusive)[:, None]
         ubase = np.where(is_excl, ubase, ubase - u_nsp)
         base = np.where(is_excl, base, base - w_nsp)
         eff = np.where(is_excl, eff, e_sub)
     base_k, eff_k = np.broadcast_to(base, (k, g_n)), np.broadcast_to(eff, (k, g_n))
     ubase_k = np.broadcast_to(ubase, (k, g_n))
-    blocks = [ctx.block(SHARE, keys, labels, cnt, base_k, eff_k, *_pct_ci(cnt, base_k, eff_k, confidence), ucnt, ubase_k)]
+    pct = _pct_ci(cnt, base_k, eff_k, confidence)
+    blocks = [ctx.block(SHARE, keys, labels, cnt, base_k, eff_k, *pct, ucnt, ubase_k)]
     tests: dict[str, AssociationTest] = {}
     if test_kw is not None:
         for i, key in enumerate(keys):
-            rows = ok if i in exclusive else ok & ~nsp
+            rows = None if w is None else ok if i in exclusive else ok & ~nsp
             table = _rescale(np.vstack([cnt[i], base_k[i] - cnt[i]]), None if w is None else w[rows])
             tests[key] = association_test(table, **test_kw)
     return blocks, tests
@@ -504,27 +682,38 @@ def _ranking(
     g_n, k = len(ctx.col_labels), len(keys)
     m_all = ctx.cached("matrix", lambda: _float_matrix(frame, cols))
     answered = ctx.cached("answered", lambda: _answered(m_all))
-    ok = answered & (gcodes >= 0)
-    g = gcodes[ok]
-    wv = None if w is None else w[ok]
-    ubase = np.bincount(g, minlength=g_n).astype(float)
-    base = ubase if wv is None else np.bincount(g, weights=wv, minlength=g_n)
-    eff = base if wv is None else grouped_effective_base(g, wv, g_n)
+    groups = ctx.groups(gcodes)
+    ub, b = _table_counts(answered, 1, groups, w, counted=1)
+    ubase, base = ub[0], b[0]
+    ok, wv, eff = None, None, base
+    if w is not None:
+        ok = answered & (gcodes >= 0)
+        wv = w[ok]
+        eff = grouped_effective_base(gcodes[ok], wv, g_n)
+    ranks = None if w is not None else ctx.cached("rank_codes", lambda: _rank_codes(m_all))
+    if ranks is not None:
+        first_u, top3_u, mom = _rank_tables(ranks, groups)
+        counts = {FIRST: (first_u, first_u), TOP3: (top3_u, top3_u)}
+    else:
+        counts = {
+            FIRST: _count_columns(ctx.cached("first", lambda: [m_all[:, j] == 1 for j in range(k)]), groups, w),
+            TOP3: _count_columns(ctx.cached("top3", lambda: [m_all[:, j] <= 3 for j in range(k)]), groups, w),
+        }
+        # mean rank: groups = item × column, item by item (each group's values in row order, as before)
+        ok_rows = answered & (gcodes >= 0)
+        parts = []
+        for j in range(k):
+            sel = ok_rows & ~np.isnan(m_all[:, j])
+            parts.append(grouped_moments(m_all[sel, j], gcodes[sel], g_n, None if w is None else w[sel]))
+        mom = GroupedMoments(*(np.concatenate([getattr(p, f) for p in parts])
+                               for f in ("n", "weight_sum", "effective_n", "mean", "sd")))
     blocks = []
     tests: dict[str, AssociationTest] = {}
-    first_cnt = None
-    for stat, hits in ((FIRST, lambda j: m_all[:, j] == 1), (TOP3, lambda j: m_all[:, j] <= 3)):
-        ucnt, cnt = _count_columns(hits, k, gcodes, ok, g_n, w)
-        if stat == FIRST:
-            first_cnt = cnt
+    for stat in (FIRST, TOP3):
+        ucnt, cnt = counts[stat]
         pct = _pct_ci(cnt, base, eff, confidence)
         blocks.append(ctx.block(stat, keys, labels, cnt, base, eff, *pct, ucnt, ubase))
-    # mean rank: groups = item × column, item by item (each group's values in row order, as before)
-    parts = []
-    for j in range(k):
-        sel = ok & ~np.isnan(m_all[:, j])
-        parts.append(grouped_moments(m_all[sel, j], gcodes[sel], g_n, None if w is None else w[sel]))
-    mom = GroupedMoments(*(np.concatenate([getattr(p, f) for p in parts]) for f in ("n", "weight_sum", "effective_n", "mean", "sd")))
+    first_cnt = counts[FIRST][1]
     low, high = t_interval(mom.mean, mom.sd, mom.effective_n, confidence)
     shape = (k, g_n)
     blocks.append(
@@ -533,7 +722,7 @@ def _ranking(
             mom.mean.reshape(shape), low.reshape(shape), high.reshape(shape), mom.n.reshape(shape), ubase,
         )
     )
-    if test_kw is not None and first_cnt is not None:
+    if test_kw is not None:
         tests["first"] = association_test(_rescale(first_cnt, wv), **test_kw)
     return blocks, tests
 
@@ -548,12 +737,23 @@ def _numeric(
 ) -> _Blocks:
     q = ctx.question
     g_n = len(ctx.col_labels)
-    v = ctx.cached("values", lambda: frame[q.harmonised].to_numpy(dtype=float, na_value=np.nan))
-    ok = np.isfinite(v) & (gcodes >= 0)
-    v, g = v[ok], gcodes[ok]
+    v_all = ctx.cached("values", lambda: frame[q.harmonised].to_numpy(dtype=float, na_value=np.nan))
+    finite = ctx.cached("finite", lambda: np.isfinite(v_all))
+    v_fin = ctx.cached("finite_values", lambda: v_all[finite])
+    # one stable sort of the question's values serves the median and the rank test of every dimension
+    order_fin = ctx.cached("value_order", lambda: np.argsort(v_fin, kind="stable"))
+    g_fin = gcodes[finite]
+    in_group = g_fin >= 0
+    if in_group.all():  # every row with a value is in a column: no copy
+        v, g, value_order = v_fin, g_fin, order_fin
+        ok = finite
+    else:
+        v, g = v_fin[in_group], g_fin[in_group]
+        value_order = (np.cumsum(in_group) - 1)[order_fin[in_group[order_fin]]]  # the same sort, of the rows kept
+        ok = finite & (gcodes >= 0)
     wv = None if w is None else w[ok]
     mom = grouped_moments(v, g, g_n, wv)
-    med = grouped_median(v, g, g_n, wv)
+    med = grouped_median(v, g, g_n, wv, value_order=value_order)
     low, high = t_interval(mom.mean, mom.sd, mom.effective_n, confidence)
     nan = np.full(g_n, np.nan)
     count = mom.weight_sum[None, :]
@@ -564,7 +764,8 @@ def _numeric(
     ]
     tests: dict[str, AssociationTest] = {}
     if test_kw is not None:
-        tests["all"] = AssociationTest.not_applicable(int(v.size)) if wv is not None else kruskal_test(v, g, g_n)
+        tests["all"] = (AssociationTest.not_applicable(int(v.size)) if wv is not None
+                        else kruskal_test(v, g, g_n, value_order=value_order))
     return blocks, tests
 
 
@@ -621,10 +822,12 @@ def tabulate_question(
     QuestionTable
         Long cells (see the module docstring) and the test(s) of association.
     """
-    return _tabulate_question(
+    blocks, tests, _ = _tabulate_question(
         frame, question, dimension, codebook=codebook, filter_question=filter_question, weight=weight,
         confidence=confidence, min_expected=min_expected, permutations=permutations, seed=seed, test=test, cache={},
+        level_cache={},
     )
+    return _question_table(blocks, tests, question, weight is not None)
 
 
 def _tabulate_question(
@@ -641,43 +844,63 @@ def _tabulate_question(
     seed: int | None,
     test: bool,
     cache: dict,
-) -> QuestionTable:
-    """:func:`tabulate_question`, with ``cache`` shared by the dimensions of one question (same frame)."""
+    level_cache: dict | None = None,
+) -> tuple[list[dict[str, object]], dict[str, AssociationTest], str]:
+    """The cell blocks and tests of :func:`tabulate_question`, and the dimension's name, with ``cache``
+    shared by the dimensions of one question (same frame) and ``level_cache`` by the questions of one
+    frame (its dimension codes)."""
     if question.type not in _HANDLERS:
         raise ValueError(f"question {question.id}: type {question.type!r} is not tabulated")
     needed = question.columns() if question.type in ("multiple", "ranking") else [question.harmonised]
     _require(frame, needed, f"question {question.id} ({question.harmonised})")
     if "mask" not in cache:
-        cache["mask"] = filter_mask(frame, question, codebook, filter_question)
-    mask = cache["mask"]
-    # only the columns this table reads, and no row copy when every row is asked
-    cols = list(dict.fromkeys([*needed, *([dimension] if dimension is not None else []), *([weight] if weight else [])]))
-    cols = [c for c in cols if c in frame.columns]
-    sub = frame[cols] if mask.all() else frame.loc[mask, cols]
+        # the rows of a filter, the same for every question it filters (once per frame)
+        cache["rows_key"] = None if question.filter is None else ("filter", question.filter.question,
+                                                                  tuple(question.filter.keys))
+        if level_cache is not None and cache["rows_key"] is not None and cache["rows_key"] in level_cache:
+            mask = cache["mask"] = level_cache[cache["rows_key"]]
+        else:
+            mask = cache["mask"] = filter_mask(frame, question, codebook, filter_question)
+            if level_cache is not None and cache["rows_key"] is not None:
+                level_cache[cache["rows_key"]] = mask
+        cache["all_rows"] = bool(mask.all())
+        # only the columns the question reads, and no row copy when every row is asked
+        cols = list(dict.fromkeys([*needed, *([weight] if weight else [])]))
+        cols = [c for c in cols if c in frame.columns]
+        cache["sub"] = frame[cols] if cache["all_rows"] else frame.loc[mask, cols]
+    mask, sub = cache["mask"], cache["sub"]
     w = None
     if weight is not None:
         _require(frame, [weight], "weight")
-        w = sub[weight].to_numpy(dtype=float, na_value=np.nan)
+        w = cache.get("weights")
+        if w is None:
+            w = cache["weights"] = sub[weight].to_numpy(dtype=float, na_value=np.nan)
         if np.isnan(w).any() or (w < 0).any():
             raise ValidationError(f"weight column {weight!r}: missing or negative weights")
+    bins = None
     if dimension is None:
         gcodes = np.zeros(len(sub), dtype=np.int64)
         col_labels = [ENSEMBLE_LABEL]
         dim_name = ENSEMBLE_DIMENSION
     else:
         _require(frame, [dimension], f"dimension of question {question.id}")
-        gcodes, col_labels = _dimension_codes(sub[dimension])
+        gcodes, col_labels, bins = _level_dimension_codes(frame, dimension, mask, cache["all_rows"], level_cache,
+                                                          cache["rows_key"])
         dim_name = dimension
-    ctx = _Context(question, dim_name, col_labels, weight is not None, cache)
+    ctx = _Context(question, dim_name, col_labels, weight is not None, cache, bins)
     test_kw = (
         {"min_expected": min_expected, "permutations": permutations, "seed": seed}
         if (test and dimension is not None)
         else None
     )
     blocks, tests = _HANDLERS[question.type](ctx, sub, gcodes, w, confidence, test_kw)
-    cells = pd.concat(blocks, ignore_index=True)
+    return blocks, tests, dim_name
+
+
+def _question_table(blocks: list[dict[str, object]], tests: dict[str, AssociationTest], question: Question,
+                    weighted: bool) -> QuestionTable:
     main = None if question.type == "multiple" else next(iter(tests.values()), None)
-    return QuestionTable(cells=cells, test=main, option_tests=MappingProxyType(dict(tests)))
+    return QuestionTable(cells=_cells_frame(blocks, weighted), test=main, option_tests=MappingProxyType(dict(tests)))
 
 
 def tabulate_level(
@@ -703,8 +926,9 @@ def tabulate_level(
         Cells ordered by question (given order), dimension (« ensemble » first,
         then ``dimensions`` order), statistic, answer, dimension value.
     """
-    cells: list[pd.DataFrame] = []
-    tests: list[pd.DataFrame] = []
+    blocks: list[dict[str, object]] = []
+    tests: list[tuple[str, str, str, AssociationTest]] = []
+    level_cache: dict = {}  # the dimension codes of the frame, computed once for all its questions
     for q in questions:
         if q.type not in TABULATED_TYPES:
             continue
@@ -712,17 +936,19 @@ def tabulate_level(
         for dim in (None, *dimensions):
             if dim is not None and dim == q.harmonised:
                 continue
-            qt = _tabulate_question(
+            q_blocks, q_tests, dim_name = _tabulate_question(
                 frame, q, dim, codebook=codebook, filter_question=None, weight=weight, confidence=confidence,
                 min_expected=min_expected, permutations=permutations, seed=seed, test=True, cache=cache,
+                level_cache=level_cache,
             )
-            cells.append(qt.cells)
-            if dim is not None:
-                tests.append(qt.tests_frame())
+            blocks += q_blocks
+            # the tests of a table with cells (QuestionTable.tests_frame)
+            if dim is not None and any(len(b["count"]) for b in q_blocks):  # type: ignore[arg-type]
+                tests += [(q.id, dim_name, key, t) for key, t in q_tests.items()]
     columns = CELL_COLUMNS + (WEIGHTED_COLUMNS if weight is not None else [])
-    cell_frame = pd.concat(cells, ignore_index=True) if cells else pd.DataFrame(columns=columns)
-    test_frame = pd.concat([t for t in tests if not t.empty] or [_empty_tests()], ignore_index=True)
-    return TabulationResult(cells=cell_frame, tests=test_frame)
+    # one frame per level, not one per table (same rows, same dtypes as concatenating them)
+    cell_frame = _cells_frame(blocks, weight is not None) if blocks else pd.DataFrame(columns=columns)
+    return TabulationResult(cells=cell_frame, tests=_tests_frame(tests))
 
 
 def tabulate_edition(
