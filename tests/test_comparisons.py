@@ -24,9 +24,26 @@ def _cells(values: dict[str, tuple[float, float]], *, statistic="share", answer=
     """One table: dimension value → (count, base), plus its « Ensemble » column."""
     rows = []
     for dim, dval in [("ensemble", "Ensemble")] + [("type", v) for v in values]:
-        count, base = (sum(c for c, _ in values.values()), sum(b for _, b in values.values())) if dim == "ensemble" else values[dval]
-        rows.append(dict(question_id="Q1", dimension=dim, dimension_value=dval, answer_key=answer, statistic=statistic,
-                         count=count, base=base, effective_base=base, value=100 * count / base, ci_low=0.0, ci_high=100.0))
+        count, base = (
+            (sum(c for c, _ in values.values()), sum(b for _, b in values.values()))
+            if dim == "ensemble"
+            else values[dval]
+        )
+        rows.append(
+            dict(
+                question_id="Q1",
+                dimension=dim,
+                dimension_value=dval,
+                answer_key=answer,
+                statistic=statistic,
+                count=count,
+                base=base,
+                effective_base=base,
+                value=100 * count / base,
+                ci_low=0.0,
+                ci_high=100.0,
+            )
+        )
     return pd.DataFrame(rows)
 
 
@@ -83,7 +100,9 @@ def test_adjusted_global_tests_and_the_significance_check():
     assert out["adjust_method"].tolist() == ["Holm", "Holm", "Holm", ""]
     assert is_significant(out, "Q1", "type") and is_significant(out, "Q2", "type")
     assert not is_significant(out, "Q4", "type")
-    assert not is_significant(adjust_tests(tests, {"comparisons": {"alpha": 0.05, "adjust": "holm"}}), "Q3", "type", alpha=0.01)
+    assert not is_significant(
+        adjust_tests(tests, {"comparisons": {"alpha": 0.05, "adjust": "holm"}}), "Q3", "type", alpha=0.01
+    )
     with pytest.raises(KeyError):
         is_significant(tests, "Q1", "type")
 

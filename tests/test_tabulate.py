@@ -99,7 +99,9 @@ def test_top2_share_is_the_sum_of_its_two_shares():
     assert row["answer_label"] == "Assez important + Très important"
     assert (row["count"], row["base"]) == (3, 6)
     shares = cells_of(t)
-    assert row["value"] == pytest.approx(shares.loc[("assez_important", "Ensemble"), "value"] + shares.loc[("tres_important", "Ensemble"), "value"])
+    assert row["value"] == pytest.approx(
+        shares.loc[("assez_important", "Ensemble"), "value"] + shares.loc[("tres_important", "Ensemble"), "value"]
+    )
 
 
 def test_cumulative_bands_by_hand():
@@ -201,9 +203,15 @@ def test_filter_restricts_to_faible_like_c08():
     data["tool_low_usage_reasons__ergonomie"] = [False, True, False, pd.NA, True, False, True]
     data["tool_low_usage_reasons__nsp"] = [False, False, True, pd.NA, False, False, False]
     for c in cols:
-        if c not in ("tool_low_usage_reasons__communication", "tool_low_usage_reasons__ergonomie", "tool_low_usage_reasons__nsp"):
+        if c not in (
+            "tool_low_usage_reasons__communication",
+            "tool_low_usage_reasons__ergonomie",
+            "tool_low_usage_reasons__nsp",
+        ):
             data[c][3] = pd.NA
-    frame = pd.DataFrame({q26.harmonised: q_cat("Q26", usage), **{c: pd.array(v, dtype="boolean") for c, v in data.items()}})
+    frame = pd.DataFrame(
+        {q26.harmonised: q_cat("Q26", usage), **{c: pd.array(v, dtype="boolean") for c, v in data.items()}}
+    )
     c = cells_of(tabulate_question(frame, q27, None, codebook=CB))
     assert c.loc[("nsp", "Ensemble"), "base"] == 3  # only « Faible » rows that answered
     assert set(c["base"].drop(("nsp", "Ensemble"))) == {2}  # … and, for the options, did not answer NSP
@@ -309,10 +317,12 @@ def test_association_test_on_agresti_frame():
     )
     parties = ["Démocrate", "Indépendant", "Républicain"]
     rows = []
-    for gender, counts in zip(["Femme", "Homme"], [[762, 327, 468], [484, 239, 477]]):
-        for party, n in zip(parties, counts):
+    for gender, counts in zip(["Femme", "Homme"], [[762, 327, 468], [484, 239, 477]], strict=True):
+        for party, n in zip(parties, counts, strict=True):
             rows += [(gender, party)] * n
-    frame = pd.DataFrame({"gender": cat([r[0] for r in rows], ["Femme", "Homme"]), "party": cat([r[1] for r in rows], parties)})
+    frame = pd.DataFrame(
+        {"gender": cat([r[0] for r in rows], ["Femme", "Homme"]), "party": cat([r[1] for r in rows], parties)}
+    )
     t = tabulate_question(frame, q, "gender")
     assert t.test is not None and t.test.test == PEARSON
     assert t.test.statistic == pytest.approx(30.07, abs=0.005)
@@ -380,7 +390,7 @@ def _synthetic_frames(seed=0, n=60, n_tools=30):
         for q in CB.at_level(level):
             if q.is_categorical:
                 labels = q.labels()
-                v = rng.choice(labels + [None], size=size).astype(object)
+                v = rng.choice([*labels, None], size=size).astype(object)
                 df[q.harmonised] = cat(v, labels, ordered=q.type in ("ordinal", "band"))
             elif q.type == "multiple":
                 answered = rng.random(size) > 0.1
@@ -396,11 +406,17 @@ def _synthetic_frames(seed=0, n=60, n_tools=30):
             else:
                 df[q.harmonised] = pd.array(["texte"] * size, dtype="string")
         frames[level] = pd.DataFrame(df)
-    frames["tool"]["collectivity_type"] = cat(rng.choice(CB.question("Q01").labels(), n_tools), CB.question("Q01").labels())
+    frames["tool"]["collectivity_type"] = cat(
+        rng.choice(CB.question("Q01").labels(), n_tools), CB.question("Q01").labels()
+    )
     return frames
 
 
-DIMS = {"respondent": ["collectivity_type", "role"], "tool": ["tool_type", "collectivity_type"], "bp": ["bp_territory_kind"]}
+DIMS = {
+    "respondent": ["collectivity_type", "role"],
+    "tool": ["tool_type", "collectivity_type"],
+    "bp": ["bp_territory_kind"],
+}
 
 
 def test_tabulate_edition_schema_order_and_coverage():
@@ -468,7 +484,12 @@ def test_text_question_is_refused():
 
 def test_tabulate_question_does_not_mutate_input():
     q = CB.question("Q09")
-    frame = pd.DataFrame({q.harmonised: q_cat("Q09", ["Peu important", None, "Très important"]), "role": cat(["Agent", "Élu·e", None], ROLES)})
+    frame = pd.DataFrame(
+        {
+            q.harmonised: q_cat("Q09", ["Peu important", None, "Très important"]),
+            "role": cat(["Agent", "Élu·e", None], ROLES),
+        }
+    )
     before = frame.copy()
     tabulate_question(frame, q, "role")
     pd.testing.assert_frame_equal(frame, before)
@@ -509,7 +530,7 @@ def test_property_counts_add_up_and_intervals_bracket_values(rows, extra):
     frame = pd.DataFrame({q.harmonised: cat(answers, LABELS), "role": cat([r[1] for r in rows], ROLES)})
     # multiple-response version: the single answer is selected, plus (optionally) extra options
     for j, o in enumerate(EXCLUSIVE_MULTIPLE.options):
-        col = [None if a is None else (a == o.label) or (extra and r[2][j]) for a, r in zip(answers, rows)]
+        col = [None if a is None else (a == o.label) or (extra and r[2][j]) for a, r in zip(answers, rows, strict=True)]
         frame[f"portal_multi__{o.key}"] = pd.array(col, dtype="boolean")
     res = tabulate_level(frame, [q, EXCLUSIVE_MULTIPLE], ["role"], permutations=19)
     c = res.cells
