@@ -30,19 +30,8 @@ def _cells(values: dict[str, tuple[float, float]], *, statistic="share", answer=
             else values[dval]
         )
         rows.append(
-            dict(
-                question_id="Q1",
-                dimension=dim,
-                dimension_value=dval,
-                answer_key=answer,
-                statistic=statistic,
-                count=count,
-                base=base,
-                effective_base=base,
-                value=100 * count / base,
-                ci_low=0.0,
-                ci_high=100.0,
-            )
+            dict(question_id="Q1", dimension=dim, dimension_value=dval, answer_key=answer, statistic=statistic,
+                 count=count, base=base, effective_base=base, value=100 * count / base, ci_low=0.0, ci_high=100.0)
         )
     return pd.DataFrame(rows)
 
