@@ -173,6 +173,164 @@ def bincount_floor(frames: dict, codebook, dimensions: dict, repeats: int = 5) -
     return t
 
 
+def _count_pairs(frames: dict, codebook, dimensions: dict) -> list[tuple[str, str, str | None]]:
+    """The crosstabs counted by the floor and the peers: (level, question column, dimension or ``None``)."""
+    pairs: list[tuple[str, str, str | None]] = []
+    for level, frame in frames.items():
+        for q in codebook.at_level(level):
+            if q.type == "text":
+                continue
+            for col in (q.columns() if q.type in ("multiple", "ranking") else [q.harmonised]):
+                if col in frame.columns:
+                    pairs += [(level, col, d) for d in [None, *dimensions.get(level, [])] if d != q.harmonised]
+    return pairs
+
+
+#: The peers a user would pick instead of the project for the same crosstabs, with the package each needs.
+PEERS = {"pandas_groupby": "pandas", "polars_group_by": "polars", "duckdb_group_by": "duckdb"}
+
+
+def _peer_modules(name: str) -> Any:
+    """Import the package of peer ``name`` (polars and DuckDB from ``$BENCH_PEERS``, see the Makefile)."""
+    import importlib
+
+    extra = os.environ.get("BENCH_PEERS") or str(Path(sys.prefix) / "bench-peers")
+    if Path(extra).is_dir() and extra not in sys.path:
+        sys.path.append(extra)  # after the project's environment: it never shadows a project package
+    return importlib.import_module(PEERS[name])
+
+
+def _peer_key(value: Any) -> str:
+    """A label comparable across libraries (categories are text, booleans and integer codes are numbers)."""
+    if hasattr(value, "item"):  # numpy scalars
+        value = value.item()
+    return str(value)
+
+
+def peer_tabulations(frames: dict, codebook, dimensions: dict, repeats: int) -> dict:
+    """Time the peers' crosstabs: every pair of :func:`_count_pairs`, rows with a missing key left out.
+
+    * ``pandas_groupby``: ``frame.groupby([dimension, question], observed=True).size()`` per pair, on the
+      cleaned frames as they are;
+    * ``polars_group_by``: the level's columns as a polars frame (conversion timed apart, ``load``), one lazy
+      ``group_by(...).len()`` per pair, all run by one ``pl.collect_all`` (polars' own threads);
+    * ``duckdb_group_by``: the level's columns as an Arrow table registered in DuckDB (``load``), one
+      ``SELECT dimension, question, count(*) … GROUP BY ALL`` per pair (DuckDB's own threads).
+
+    Each peer's counts are compared, pair by pair and label by label, with the floor's ``np.bincount``
+    (``agree``). A peer whose package is not installed is reported as missing, not an error.
+    """
+    import numpy as np
+    import pandas as pd
+
+    pairs = _count_pairs(frames, codebook, dimensions)
+    needed = {lvl: list(dict.fromkeys([c for l2, col, d in pairs if l2 == lvl for c in (col, d) if c]))
+              for lvl in frames}
+
+    def reference() -> dict:  # per pair, {(dimension label, answer label): count} through np.bincount
+        out = {}
+        for level, col, dim in pairs:
+            frame = frames[level]
+            a_codes, a_uniq = pd.factorize(frame[col], use_na_sentinel=True)
+            g_codes, g_uniq = (pd.factorize(frame[dim], use_na_sentinel=True) if dim
+                               else (np.zeros(len(frame), dtype=np.int64), np.array(["*"])))
+            ok = (a_codes >= 0) & (g_codes >= 0)
+            k, gn = max(len(a_uniq), 1), max(len(g_uniq), 1)
+            counts = np.bincount(a_codes[ok] * gn + g_codes[ok], minlength=k * gn)
+            out[(level, col, dim)] = {(_peer_key(g_uniq[i % gn]) if dim else "*", _peer_key(a_uniq[i // gn])): int(c)
+                                      for i, c in enumerate(counts) if c}
+        return out
+
+    def run_pandas() -> tuple[Callable[[], Any], Callable[[Any], dict]]:
+        def count() -> list:
+            return [frames[lvl].groupby([dim, col] if dim else [col], observed=True, dropna=True).size()
+                    for lvl, col, dim in pairs]
+
+        def labels(res: list) -> dict:
+            out = {}
+            for (lvl, col, dim), s in zip(pairs, res, strict=True):
+                out[(lvl, col, dim)] = {(_peer_key(i[0]), _peer_key(i[1])) if dim else ("*", _peer_key(i)): int(c)
+                                        for i, c in s.items() if c}
+            return out
+        return count, labels
+
+    def arrow_tables() -> dict:
+        import pyarrow as pa
+
+        return {lvl: pa.Table.from_pandas(frames[lvl][cols], preserve_index=False) for lvl, cols in needed.items()}
+
+    def run_polars(pl: Any) -> tuple[Callable[[], Any], Callable[[Any], dict], dict]:
+        load_t = time.perf_counter()
+        tables = {lvl: pl.from_arrow(t) for lvl, t in arrow_tables().items()}
+        load = {"wall_s": time.perf_counter() - load_t}
+
+        def count() -> list:
+            queries = []
+            for lvl, col, dim in pairs:
+                keys = [dim, col] if dim else [col]
+                queries.append(tables[lvl].lazy().drop_nulls(keys).group_by(keys).len())
+            return pl.collect_all(queries)
+
+        def labels(res: list) -> dict:
+            out = {}
+            for (lvl, col, dim), df in zip(pairs, res, strict=True):
+                rows = df.rows()
+                out[(lvl, col, dim)] = {((_peer_key(r[0]), _peer_key(r[1])) if dim else ("*", _peer_key(r[0]))): int(r[-1])
+                                        for r in rows}
+            return out
+        return count, labels, load
+
+    def run_duckdb(duckdb: Any) -> tuple[Callable[[], Any], Callable[[Any], dict], dict]:
+        load_t = time.perf_counter()
+        con = duckdb.connect()
+        for lvl, table in arrow_tables().items():
+            con.register(lvl, table)
+        load = {"wall_s": time.perf_counter() - load_t}
+
+        def q(name: str) -> str:
+            return '"' + name.replace('"', '""') + '"'
+
+        sql = []
+        for lvl, col, dim in pairs:
+            keys = [q(dim), q(col)] if dim else [q(col)]
+            where = " AND ".join(f"{k} IS NOT NULL" for k in keys)
+            sql.append(f"SELECT {', '.join(keys)}, count(*) FROM {q(lvl)} WHERE {where} GROUP BY ALL")
+
+        def count() -> list:
+            return [con.execute(s).fetchall() for s in sql]
+
+        def labels(res: list) -> dict:
+            return {(lvl, col, dim): {((_peer_key(r[0]), _peer_key(r[1])) if dim else ("*", _peer_key(r[0]))): int(r[-1])
+                                      for r in rows}
+                    for (lvl, col, dim), rows in zip(pairs, res, strict=True)}
+        return count, labels, load
+
+    ref = reference()
+    out: dict = {"pairs": len(pairs)}
+    for name in PEERS:
+        try:
+            module = _peer_modules(name)
+        except ImportError as exc:
+            out[name] = {"available": False,
+                         "reason": f"{PEERS[name]} is not installed ({exc}); `make bench` installs bench/requirements.txt"}
+            continue
+        entry: dict = {"available": True, "version": getattr(module, "__version__", None)}
+        if name == "pandas_groupby":
+            count, labels = run_pandas()
+        elif name == "polars_group_by":
+            count, labels, entry["load"] = run_polars(module)
+            entry["threads"] = module.thread_pool_size()
+        else:
+            count, labels, entry["load"] = run_duckdb(module)
+            entry["threads"] = int(module.execute("SELECT current_setting('threads')").fetchall()[0][0])
+        res, entry["time"] = _timed(count, repeats)
+        got = labels(res)
+        differ = [f"{lvl}.{col}×{dim or 'ensemble'}" for (lvl, col, dim), c in ref.items() if got[(lvl, col, dim)] != c]
+        entry.update(agree=not differ, differ=differ[:10])
+        out[name] = entry
+    return out
+
+
 def worker_parquet(n: int, data: Path, repeats: int) -> dict:
     """Ingest from parquet, clean, tabulate, bincount floor; peak RSS at the end."""
     import pandera.pandas  # noqa: F401 - imported by the cleaning phase; its import is not a cost of n
@@ -207,12 +365,14 @@ def worker_parquet(n: int, data: Path, repeats: int) -> dict:
 
     (cells, tests), t_tab = _timed(tabulate, repeats)
     t_floor = bincount_floor(frames, codebook, tab["dimensions"])
+    peak, hwm = round(_peak_rss_mb(), 1), _vm_hwm_mb()  # before the peers: the peak is the project's alone
+    peers = peer_tabulations(frames, codebook, tab["dimensions"], repeats)
     return {
         "n": n, "respondents_kept": len(result.respondents), "tools": len(result.tools),
         "excluded": len(result.exclusions), "events": len(result.events),
         "cells": len(cells), "tests": len(tests), "tests_by_kind": tests["test"].value_counts().to_dict(),
         "ingest_parquet": t_ingest, "clean": t_clean, "tabulate": t_tab, "bincount": t_floor,
-        "peak_rss_mb": round(_peak_rss_mb(), 1), "vm_hwm_mb": _vm_hwm_mb(), "repeats": repeats,
+        "peak_rss_mb": peak, "vm_hwm_mb": hwm, "repeats": repeats, "peers": peers,
     }
 
 
