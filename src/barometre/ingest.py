@@ -287,7 +287,7 @@ def read_sav_records(path: str | Path, meta) -> pd.DataFrame | None:
     for lo in range(0, n, SAV_READ_CHUNK):
         rows = min(SAV_READ_CHUNK, n - lo)
         block = buffer[:rows]
-        if fh.readinto(memoryview(block).cast("B")) != rows * record:
+        if fh.readinto(block.data.cast("B")) != rows * record:
             fh.close()
             return None
         # every numeric slot of each record at once (row by row: cache-friendly), then transposed
