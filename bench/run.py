@@ -16,10 +16,17 @@ subprocess** (so that ``ru_maxrss`` is the peak of that path only):
   ``bincount_s``: the counting floor, one plain ``np.bincount(answer * n_dim + dim)``
   per question column × dimension on the same processed frames (codes prepared
   beforehand, only the counting is timed); ``peak_rss_mb``: peak resident memory
-  of that subprocess (MiB), which reads, cleans and tabulates.
+  of that subprocess (MiB) once it has read, cleaned and tabulated (read before
+  the floor and the peers, which hold their own copies; ``peak_rss_with_floor_mb``
+  after the floor). Then the **peers** (:func:`peer_tabulations`): pandas
+  ``groupby``, polars ``group_by`` and DuckDB ``GROUP BY`` count the same crosstabs
+  on the same cleaned frames, checked against ``np.bincount``, each reported as a
+  ratio to ``tabulate_s``; a peer whose package is missing is named, not fatal.
 * **sav path** — ``ingest_sav_s``: :func:`barometre.ingest.read_raw` (format
-  ``sav``); ``peak_rss_sav_mb``. Up to ``--sav-variants-max`` rows, pyreadstat's
-  own reader, ``read_file_multiprocessing`` (2 processes) and ``read_file_in_chunks``
+  ``sav``); ``peak_rss_sav_mb``; then, on the same file, pyreadstat's
+  ``read_file_multiprocessing`` (one process per usable core), the peer of the
+  target « no slower than pyreadstat's multiprocess reader ». Up to
+  ``--sav-variants-max`` rows, pyreadstat's plain reader and ``read_file_in_chunks``
   (+ concat) are timed too, for the record.
 
 Each phase is timed in-process with ``time.perf_counter`` (wall) and
@@ -370,15 +377,19 @@ def worker_parquet(n: int, data: Path, repeats: int) -> dict:
         return cells, res.tests
 
     (cells, tests), t_tab = _timed(tabulate, repeats)
+    # The path's peak (read + clean + tabulate) is read before the floor and the peers: the floor holds
+    # every prepared code array at once (its own measuring device), the peers their own copies.
+    peak, hwm = round(_peak_rss_mb(), 1), _vm_hwm_mb()
     t_floor = bincount_floor(frames, codebook, tab["dimensions"])
-    peak, hwm = round(_peak_rss_mb(), 1), _vm_hwm_mb()  # before the peers: the peak is the project's alone
+    peak_floor = round(_peak_rss_mb(), 1)
     peers = peer_tabulations(frames, codebook, tab["dimensions"], repeats)
     return {
         "n": n, "respondents_kept": len(result.respondents), "tools": len(result.tools),
         "excluded": len(result.exclusions), "events": len(result.events),
         "cells": len(cells), "tests": len(tests), "tests_by_kind": tests["test"].value_counts().to_dict(),
         "ingest_parquet": t_ingest, "clean": t_clean, "tabulate": t_tab, "bincount": t_floor,
-        "peak_rss_mb": peak, "vm_hwm_mb": hwm, "repeats": repeats, "peers": peers,
+        "peak_rss_mb": peak, "vm_hwm_mb": hwm, "peak_rss_with_floor_mb": peak_floor, "repeats": repeats,
+        "peers": peers,
     }
 
 
@@ -676,6 +687,9 @@ def results_tables(report: dict) -> str:
                   f"| cold `snakemake --cores 2`, raw → HTML + PDF | {report['full_run_2017_s']:.1f} |",
                   f"| start-up floor (import + render the PDF once) | {report['startup_floor_s']:.1f} |",
                   f"| no-op `snakemake --cores 2` | {report['noop_s']:.2f} |"]
+        if report.get("pipeline_from"):
+            lines += ["", f"The 2017 pipeline rows come from the `make bench` run of {report['pipeline_from']['date']}"
+                          " (same code), taken with `--pipeline-from`."]
     lines += ["", "| target | limit | value | met |", "|---|---:|---:|:---:|"]
     for t in report["targets"].values():
         met = {True: "yes", False: "**no**", None: "—"}[t["met"]]
@@ -722,6 +736,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sav-variants-max", type=int, default=100_000,
                         help="also time pyreadstat's multiprocessing/chunked readers up to this many rows")
     parser.add_argument("--skip-pipeline", action="store_true", help="skip the snakemake / start-up floors")
+    parser.add_argument("--pipeline-from", default=None,
+                        help="take the snakemake / start-up floors from this earlier bench.json instead of "
+                             "measuring them (recorded as such in the JSON and under the table)")
     parser.add_argument("--readme", default=str(ROOT / "README.md"),
                         help="file whose bench markers receive the table ('' to leave it alone)")
     parser.add_argument("--from-json", default=None,
@@ -782,7 +799,14 @@ def main(argv: list[str] | None = None) -> int:
         }
         report["sizes"].append(entry)
     floors = None
-    if not args.skip_pipeline:
+    if args.pipeline_from:
+        earlier = json.loads(Path(args.pipeline_from).read_text(encoding="utf-8"))
+        floors = earlier["pipeline"]
+        report.update(full_run_2017_s=floors["full_run_2017_s"], noop_s=floors["noop_s"],
+                      startup_floor_s=floors["startup_floor_s"], pipeline=floors,
+                      pipeline_from={"file": args.pipeline_from, "date": earlier["machine"]["date"]})
+        log(f"pipeline floors taken from {args.pipeline_from} ({earlier['machine']['date']})")
+    elif not args.skip_pipeline:
         log("pipeline floors (fresh copies of the project)")
         floors = pipeline_floors(args.pipeline_repeats, log)
         report.update(full_run_2017_s=floors["full_run_2017_s"], noop_s=floors["noop_s"],

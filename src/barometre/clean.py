@@ -16,6 +16,7 @@ import sys
 import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -1094,16 +1095,26 @@ def release_memory() -> None:
     pool is trimmed. Hand-written with ctypes: neither pandas nor numpy expose
     ``malloc_trim``.
     """
-    import ctypes
-    import ctypes.util
-
     import pyarrow as pa
 
     pa.default_memory_pool().release_unused()
-    libc = ctypes.util.find_library("c")
-    if libc and sys.platform.startswith("linux"):
-        with contextlib.suppress(OSError, AttributeError):  # not glibc (musl has no malloc_trim)
-            ctypes.CDLL(libc).malloc_trim(0)
+    libc = _libc()
+    if libc is not None:
+        with contextlib.suppress(AttributeError):  # not glibc (musl has no malloc_trim)
+            libc.malloc_trim(0)
+
+
+@functools.lru_cache(maxsize=1)
+def _libc() -> Any:
+    """The C library on Linux (found once: ``find_library`` runs a subprocess), else ``None``."""
+    import ctypes
+    import ctypes.util
+
+    name = ctypes.util.find_library("c") if sys.platform.startswith("linux") else None
+    try:
+        return ctypes.CDLL(name) if name else None
+    except OSError:
+        return None
 
 
 def _survey_name_index(frame: pd.DataFrame, codebook: Codebook) -> _NameIndex:
