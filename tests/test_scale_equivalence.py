@@ -43,7 +43,7 @@ def test_normalise_texts_equals_normalise_text_on_every_character():
 
 
 # --------------------------------------------------------------------------- name redaction
-_ALPHABET = list("abcikKsSIJé ÉıİKſßµμ_-.'’[]() \t\u00a0\x1c0123456789@") + ["\u0301", "ǅ", "ﬀ"]
+_ALPHABET = [*"abcikKsSIJé ÉıİKſßµμ_-.'’[]() \t\u00a0\x1c0123456789@", "\u0301", "ǅ", "ﬀ"]
 
 
 def _word(rng: random.Random, lo: int = 1, hi: int = 8) -> str:
@@ -73,7 +73,8 @@ def test_redact_text_equals_the_single_pattern_of_every_name(seed):
                 name = rng.choice(names)
                 parts.insert(rng.randint(0, len(parts)), rng.choice([name, name.upper(), name.swapcase()]))
             texts.append(rng.choice(["", " ", "; "]).join(parts))
-        s = pd.Series(texts + [None, "", clean.NAME_MASK, "écrire à a.b@example.org ou 01 23 45 67 89"], dtype="string")
+        s = pd.Series([*texts, None, "", clean.NAME_MASK, "écrire à a.b@example.org ou 01 23 45 67 89"],
+                      dtype="string")
         expected, expected_changed = _redact_reference(s, names)
         out, changed = clean.redact_text(s, names)
         pd.testing.assert_series_equal(out, expected, check_names=False)
@@ -101,8 +102,10 @@ def test_pseudonymise_equals_one_hmac_per_value():
         return "COL-" + hmac.new(salt, _normalise_reference(v).encode("utf-8"), hashlib.sha256).hexdigest()[:12]
 
     rng = random.Random(4)
-    values = [rng.choice(["Commune A", "commune a ", "Métropole É", " ", "", "Région S", "Agglo ı"]) for _ in range(300)]
-    for s in (pd.Series(values, dtype="str"), pd.Series(values + [None], dtype="string"), pd.Series(values + [None], dtype=object)):
+    values = [rng.choice(["Commune A", "commune a ", "Métropole É", " ", "", "Région S", "Agglo ı"])
+              for _ in range(300)]
+    for s in (pd.Series(values, dtype="str"), pd.Series([*values, None], dtype="string"),
+              pd.Series([*values, None], dtype=object)):
         pd.testing.assert_series_equal(clean.pseudonymise(s, salt), s.map(one).astype("string"))
 
 
@@ -245,7 +248,8 @@ def test_tabulate_level_shares_work_between_dimensions_without_changing_a_bit(we
             if dim is not None:
                 tests.append(qt.tests_frame())
     pd.testing.assert_frame_equal(res.cells, pd.concat(cells, ignore_index=True), check_exact=True)
-    pd.testing.assert_frame_equal(res.tests, pd.concat([t for t in tests if len(t)], ignore_index=True), check_exact=True)
+    pd.testing.assert_frame_equal(res.tests, pd.concat([t for t in tests if len(t)], ignore_index=True),
+                                  check_exact=True)
 
 
 def test_grouped_moments_unweighted_equals_unit_weights():
