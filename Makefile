@@ -201,9 +201,20 @@ a11y: $(STAMP) a11y-tools ## Accessibility check of the built HTML (axe-core in 
 	if [ $${#docs[@]} -eq 0 ]; then echo "error: no built HTML document: run make report first" >&2; exit 1; fi; \
 	$(BIN)/python -m barometre.accessibility "$${docs[@]}"
 
+# The peers of the tabulation (polars, DuckDB: bench/requirements.txt, pinned and hashed) go into
+# $(VENV)/bench-peers, which only bench/run.py puts on its path: they are not project dependencies,
+# and provenance.json, which lists the environment's packages, does not see them. Without them
+# (no registry), the bench runs and says which peers are missing.
+BENCH_PEERS := $(VENV)/bench-peers
 bench: $(STAMP) sysdeps ## Run the benchmarks: bench/run.py BENCH_ARGS
 	@test -f bench/run.py || { echo "error: bench/run.py does not exist yet" >&2; exit 1; }
-	$(BIN)/python bench/run.py $(BENCH_ARGS)
+	@cmp -s bench/requirements.txt $(BENCH_PEERS)/.requirements.txt || { \
+	  rm -rf -- $(BENCH_PEERS); \
+	  $(BIN)/python -m pip install --disable-pip-version-check -q --require-hashes --no-deps \
+	    --target $(BENCH_PEERS) -r bench/requirements.txt \
+	  && cp bench/requirements.txt $(BENCH_PEERS)/.requirements.txt \
+	  || echo "warning: the bench peers (bench/requirements.txt) could not be installed; bench/run.py will name them missing" >&2; }
+	BENCH_PEERS=$(BENCH_PEERS) $(BIN)/python bench/run.py $(BENCH_ARGS)
 
 # --------------------------------------------------------------------------
 # Housekeeping

@@ -19,10 +19,17 @@ subprocess** (so that ``ru_maxrss`` is the peak of that path only):
   ``bincount_s``: the counting floor, one plain ``np.bincount(answer * n_dim + dim)``
   per question column × dimension on the same processed frames (codes prepared
   beforehand, only the counting is timed); ``peak_rss_mb``: peak resident memory
-  of that subprocess (MiB), which reads, cleans and tabulates.
+  of that subprocess (MiB) once it has read, cleaned and tabulated (read before
+  the floor and the peers, which hold their own copies; ``peak_rss_with_floor_mb``
+  after the floor). Then the **peers** (:func:`peer_tabulations`): pandas
+  ``groupby``, polars ``group_by`` and DuckDB ``GROUP BY`` count the same crosstabs
+  on the same cleaned frames, checked against ``np.bincount``, each reported as a
+  ratio to ``tabulate_s``; a peer whose package is missing is named, not fatal.
 * **sav path** — ``ingest_sav_s``: :func:`barometre.ingest.read_raw` (format
-  ``sav``); ``peak_rss_sav_mb``. Up to ``--sav-variants-max`` rows, pyreadstat's
-  own reader, ``read_file_multiprocessing`` (2 processes) and ``read_file_in_chunks``
+  ``sav``); ``peak_rss_sav_mb``; then, on the same file, pyreadstat's
+  ``read_file_multiprocessing`` (one process per usable core), the peer of the
+  target « no slower than pyreadstat's multiprocess reader ». Up to
+  ``--sav-variants-max`` rows, pyreadstat's plain reader and ``read_file_in_chunks``
   (+ concat) are timed too, for the record.
 
 Each phase is timed in-process with ``time.perf_counter`` (wall) and
@@ -81,10 +88,12 @@ GIB = 1024  # MiB
 
 TARGETS: dict[str, dict[str, Any]] = {
     "clean_tabulate_1m_parquet_s": {"limit": 30.0, "what": "1M respondents from parquet: clean + tabulate (wall, s)"},
-    "peak_rss_1m_mb": {"limit": 3 * GIB, "what": "1M from parquet: peak RSS of read + clean + tabulate (MiB)"},
+    "peak_rss_1m_mb": {"limit": 2 * GIB, "what": "1M from parquet: peak RSS of read + clean + tabulate (MiB)"},
     "tabulate_over_bincount_1m": {"limit": 3.0, "what": "1M: tabulation / bincount floor (ratio)"},
     "growth_exponent_clean_tabulate": {"limit": 1.1, "what": "growth of clean + tabulate, t ∝ n^b from 100k to 1M (b)"},
     "ingest_sav_1m_s": {"limit": 10.0, "what": "1M from .sav: read (wall, s)"},
+    "ingest_sav_over_multiprocessing_1m": {
+        "limit": 1.0, "what": "1M from .sav: read / pyreadstat.read_file_multiprocessing, same file, same run (ratio)"},
     "full_run_over_startup": {"limit": 3.0, "what": "cold 2017 run / start-up floor (ratio)"},
     "noop_s": {"limit": 2.0, "what": "no-op snakemake (wall, s)"},
 }
@@ -176,6 +185,168 @@ def bincount_floor(frames: dict, codebook, dimensions: dict, repeats: int = 5) -
     return t
 
 
+def _count_pairs(frames: dict, codebook, dimensions: dict) -> list[tuple[str, str, str | None]]:
+    """The crosstabs counted by the floor and the peers: (level, question column, dimension or ``None``)."""
+    pairs: list[tuple[str, str, str | None]] = []
+    for level, frame in frames.items():
+        for q in codebook.at_level(level):
+            if q.type == "text":
+                continue
+            for col in (q.columns() if q.type in ("multiple", "ranking") else [q.harmonised]):
+                if col in frame.columns:
+                    pairs += [(level, col, d) for d in [None, *dimensions.get(level, [])] if d != q.harmonised]
+    return pairs
+
+
+#: The peers a user would pick instead of the project for the same crosstabs, with the package each needs.
+PEERS = {"pandas_groupby": "pandas", "polars_group_by": "polars", "duckdb_group_by": "duckdb"}
+
+
+def _peer_modules(name: str) -> Any:
+    """Import the package of peer ``name`` (polars and DuckDB from ``$BENCH_PEERS``, see the Makefile)."""
+    import importlib
+
+    extra = os.environ.get("BENCH_PEERS") or str(Path(sys.prefix) / "bench-peers")
+    if Path(extra).is_dir() and extra not in sys.path:
+        sys.path.append(extra)  # after the project's environment: it never shadows a project package
+    return importlib.import_module(PEERS[name])
+
+
+def _peer_key(value: Any) -> str:
+    """A label comparable across libraries (categories are text, booleans and integer codes are numbers)."""
+    if hasattr(value, "item"):  # numpy scalars
+        value = value.item()
+    return str(value)
+
+
+def _row_key(row: tuple, dim: str | None) -> tuple[str, str]:
+    """(dimension label, answer label) of a result row ``(dimension, answer, count)`` or ``(answer, count)``."""
+    return (_peer_key(row[0]), _peer_key(row[1])) if dim else ("*", _peer_key(row[0]))
+
+
+def peer_tabulations(frames: dict, codebook, dimensions: dict, repeats: int) -> dict:
+    """Time the peers' crosstabs: every pair of :func:`_count_pairs`, rows with a missing key left out.
+
+    * ``pandas_groupby``: ``frame.groupby([dimension, question], observed=True).size()`` per pair, on the
+      cleaned frames as they are;
+    * ``polars_group_by``: the level's columns as a polars frame (conversion timed apart, ``load``), one lazy
+      ``group_by(...).len()`` per pair, all run by one ``pl.collect_all`` (polars' own threads);
+    * ``duckdb_group_by``: the level's columns as an Arrow table registered in DuckDB (``load``), one
+      ``SELECT dimension, question, count(*) … GROUP BY ALL`` per pair (DuckDB's own threads).
+
+    Each peer's counts are compared, pair by pair and label by label, with the floor's ``np.bincount``
+    (``agree``). A peer whose package is not installed is reported as missing, not an error.
+    """
+    import numpy as np
+    import pandas as pd
+
+    pairs = _count_pairs(frames, codebook, dimensions)
+    needed = {lvl: list(dict.fromkeys([c for l2, col, d in pairs if l2 == lvl for c in (col, d) if c]))
+              for lvl in frames}
+
+    def reference() -> dict:  # per pair, {(dimension label, answer label): count} through np.bincount
+        out = {}
+        for level, col, dim in pairs:
+            frame = frames[level]
+            a_codes, a_uniq = pd.factorize(frame[col], use_na_sentinel=True)
+            g_codes, g_uniq = (pd.factorize(frame[dim], use_na_sentinel=True) if dim
+                               else (np.zeros(len(frame), dtype=np.int64), np.array(["*"])))
+            ok = (a_codes >= 0) & (g_codes >= 0)
+            k, gn = max(len(a_uniq), 1), max(len(g_uniq), 1)
+            counts = np.bincount(a_codes[ok] * gn + g_codes[ok], minlength=k * gn)
+            out[(level, col, dim)] = {(_peer_key(g_uniq[i % gn]) if dim else "*", _peer_key(a_uniq[i // gn])): int(c)
+                                      for i, c in enumerate(counts) if c}
+        return out
+
+    def run_pandas() -> tuple[Callable[[], Any], Callable[[Any], dict]]:
+        def count() -> list:
+            return [frames[lvl].groupby([dim, col] if dim else [col], observed=True, dropna=True).size()
+                    for lvl, col, dim in pairs]
+
+        def labels(res: list) -> dict:
+            out = {}
+            for (lvl, col, dim), s in zip(pairs, res, strict=True):
+                out[(lvl, col, dim)] = {(_peer_key(i[0]), _peer_key(i[1])) if dim else ("*", _peer_key(i)): int(c)
+                                        for i, c in s.items() if c}
+            return out
+        return count, labels
+
+    def arrow_tables() -> dict:
+        import pyarrow as pa
+
+        return {lvl: pa.Table.from_pandas(frames[lvl][cols], preserve_index=False) for lvl, cols in needed.items()}
+
+    def run_polars(pl: Any) -> tuple[Callable[[], Any], Callable[[Any], dict], dict]:
+        load_t = time.perf_counter()
+        tables = {lvl: pl.from_arrow(t) for lvl, t in arrow_tables().items()}
+        load = {"wall_s": time.perf_counter() - load_t}
+
+        def count() -> list:
+            queries = []
+            for lvl, col, dim in pairs:
+                keys = [dim, col] if dim else [col]
+                queries.append(tables[lvl].lazy().drop_nulls(keys).group_by(keys).len())
+            return pl.collect_all(queries)
+
+        def labels(res: list) -> dict:
+            out = {}
+            for (lvl, col, dim), df in zip(pairs, res, strict=True):
+                rows = df.rows()
+                out[(lvl, col, dim)] = {_row_key(r, dim): int(r[-1]) for r in rows}
+            return out
+        return count, labels, load
+
+    def run_duckdb(duckdb: Any) -> tuple[Callable[[], Any], Callable[[Any], dict], dict]:
+        load_t = time.perf_counter()
+        con = duckdb.connect()
+        for lvl, table in arrow_tables().items():
+            con.register(lvl, table)
+        load = {"wall_s": time.perf_counter() - load_t}
+
+        def q(name: str) -> str:
+            return '"' + name.replace('"', '""') + '"'
+
+        sql = []
+        for lvl, col, dim in pairs:
+            keys = [q(dim), q(col)] if dim else [q(col)]
+            where = " AND ".join(f"{k} IS NOT NULL" for k in keys)
+            sql.append(f"SELECT {', '.join(keys)}, count(*) FROM {q(lvl)} WHERE {where} GROUP BY ALL")
+
+        def count() -> list:
+            return [con.execute(s).fetchall() for s in sql]
+
+        def labels(res: list) -> dict:
+            return {(lvl, col, dim): {_row_key(r, dim): int(r[-1]) for r in rows}
+                    for (lvl, col, dim), rows in zip(pairs, res, strict=True)}
+        return count, labels, load
+
+    ref = reference()
+    out: dict = {"pairs": len(pairs)}
+    for name in PEERS:
+        try:
+            module = _peer_modules(name)
+        except ImportError as exc:
+            out[name] = {"available": False,
+                         "reason": f"{PEERS[name]} is not installed ({exc}); "
+                                   "`make bench` installs bench/requirements.txt"}
+            continue
+        entry: dict = {"available": True, "version": getattr(module, "__version__", None)}
+        if name == "pandas_groupby":
+            count, labels = run_pandas()
+        elif name == "polars_group_by":
+            count, labels, entry["load"] = run_polars(module)
+            entry["threads"] = module.thread_pool_size()
+        else:
+            count, labels, entry["load"] = run_duckdb(module)
+            entry["threads"] = int(module.execute("SELECT current_setting('threads')").fetchall()[0][0])
+        res, entry["time"] = _timed(count, repeats)
+        got = labels(res)
+        differ = [f"{lvl}.{col}×{dim or 'ensemble'}" for (lvl, col, dim), c in ref.items() if got[(lvl, col, dim)] != c]
+        entry.update(agree=not differ, differ=differ[:10])
+        out[name] = entry
+    return out
+
+
 def worker_parquet(n: int, data: Path, repeats: int) -> dict:
     """Ingest from parquet, clean, tabulate, bincount floor; peak RSS at the end."""
     import pandera.pandas  # noqa: F401 - imported by the cleaning phase; its import is not a cost of n
@@ -213,13 +384,19 @@ def worker_parquet(n: int, data: Path, repeats: int) -> dict:
         return cells, res.tests
 
     (cells, tests), t_tab = _timed(tabulate, repeats)
+    # The path's peak (read + clean + tabulate) is read before the floor and the peers: the floor holds
+    # every prepared code array at once (its own measuring device), the peers their own copies.
+    peak, hwm = round(_peak_rss_mb(), 1), _vm_hwm_mb()
     t_floor = bincount_floor(frames, codebook, tab["dimensions"])
+    peak_floor = round(_peak_rss_mb(), 1)
+    peers = peer_tabulations(frames, codebook, tab["dimensions"], repeats)
     return {
         "n": n, "respondents_kept": len(result.respondents), "tools": len(result.tools),
         "excluded": len(result.exclusions), "events": len(result.events),
         "cells": len(cells), "tests": len(tests), "tests_by_kind": tests["test"].value_counts().to_dict(),
         "ingest_parquet": t_ingest, "clean": t_clean, "tabulate": t_tab, "bincount": t_floor,
-        "peak_rss_mb": round(_peak_rss_mb(), 1), "vm_hwm_mb": _vm_hwm_mb(), "repeats": repeats,
+        "peak_rss_mb": peak, "vm_hwm_mb": hwm, "peak_rss_with_floor_mb": peak_floor, "repeats": repeats,
+        "peers": peers,
     }
 
 
@@ -237,13 +414,16 @@ def worker_sav(n: int, data: Path, repeats: int, variants: bool) -> dict:
     out["peak_rss_sav_mb"] = round(_peak_rss_mb(), 1)
     out["vm_hwm_sav_mb"] = _vm_hwm_mb()
     del raw
-    repeats = 1  # the variants are timed once, for the record
+    repeats = 1  # pyreadstat's own readers are timed once (at 1M, one read is 20 to 40 s)
+    kw: dict[str, Any] = {"user_missing": True, "apply_value_formats": False}
+    # The target's peer, at every size: pyreadstat's multiprocess reader on all usable cores.
+    cores = len(os.sched_getaffinity(0))
+    _, out["pyreadstat_multiprocessing"] = _timed(
+        lambda: pyreadstat.read_file_multiprocessing(pyreadstat.read_sav, str(path), num_processes=cores, **kw),
+        repeats)
+    out["pyreadstat_multiprocessing"]["num_processes"] = cores
     if variants:
-        kw: dict[str, Any] = {"user_missing": True, "apply_value_formats": False}
         _, out["pyreadstat_read_sav"] = _timed(lambda: pyreadstat.read_sav(str(path), **kw), repeats)
-        _, out["pyreadstat_multiprocessing_2"] = _timed(
-            lambda: pyreadstat.read_file_multiprocessing(pyreadstat.read_sav, str(path), num_processes=2, **kw),
-            repeats)
         chunk = max(1, n // 4)
 
         def chunked():
@@ -402,6 +582,24 @@ def _cpu_model() -> str:
     return platform.processor()
 
 
+def peer_ratios(peers: dict, tabulate_s: float) -> dict:
+    """Each peer's crosstab time over the project's tabulation time (same run, same cleaned frames).
+
+    A missing peer is kept, with ``available: false`` and the reason, never dropped silently.
+    """
+    out = {}
+    for name in PEERS:
+        p = peers.get(name) or {"available": False, "reason": "not run"}
+        if not p["available"]:
+            out[name] = {"available": False, "reason": p["reason"], "ratio_to_tabulate": None}
+            continue
+        out[name] = {"available": True, "version": p.get("version"), "threads": p.get("threads", 1),
+                     "wall_s": round(p["time"]["wall_s"], 4), "cpu_s": round(p["time"]["cpu_s"], 4),
+                     "load_s": round(p["load"]["wall_s"], 4) if "load" in p else None,
+                     "ratio_to_tabulate": round(p["time"]["wall_s"] / tabulate_s, 3), "counts_agree": p["agree"]}
+    return out
+
+
 def evaluate(sizes: list[dict], floors: dict | None) -> dict:
     import math
 
@@ -413,6 +611,8 @@ def evaluate(sizes: list[dict], floors: dict | None) -> dict:
         values["peak_rss_1m_mb"] = big["peak_rss_mb"]
         values["tabulate_over_bincount_1m"] = big["tabulate_s"] / big["bincount_s"]
         values["ingest_sav_1m_s"] = big.get("ingest_sav_s")
+        if big.get("pyreadstat_multiprocessing_s"):
+            values["ingest_sav_over_multiprocessing_1m"] = big["ingest_sav_s"] / big["pyreadstat_multiprocessing_s"]
     if 100_000 in by_n and 1_000_000 in by_n:
         a, b = by_n[100_000], by_n[1_000_000]
         values["growth_exponent_clean_tabulate"] = math.log10(
@@ -458,23 +658,45 @@ def results_tables(report: dict) -> str:
         "every run is in `results/bench/bench.json`.",
         "",
         "| respondents | ingest .sav (s) | ingest parquet (s) | clean (s) | tabulate (s) | bincount floor (s) "
-        "| tabulate / floor | peak RSS parquet path (MiB) | peak RSS .sav read (MiB) |",
-        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| tabulate / floor | peak RSS parquet path (MiB) | peak RSS .sav read (MiB) "
+        "| pyreadstat multiprocess read (s) |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for s in report["sizes"]:
         sav = "—" if s.get("ingest_sav_s") is None else f"{s['ingest_sav_s']:.2f}"
         rss_sav = "—" if s.get("peak_rss_sav_mb") is None else f"{s['peak_rss_sav_mb']:.0f}"
+        mp = "—" if s.get("pyreadstat_multiprocessing_s") is None else f"{s['pyreadstat_multiprocessing_s']:.2f}"
         lines.append(
             f"| {s['n']:,} | {sav} | {s['ingest_parquet_s']:.2f} | {s['clean_s']:.2f} "
             f"(cpu {s['clean_cpu_s']:.2f}) | {s['tabulate_s']:.2f} (cpu {s['tabulate_cpu_s']:.2f}) "
-            f"| {s['bincount_s']:.3f} | {s['tabulate_s'] / s['bincount_s']:.1f} | {s['peak_rss_mb']:.0f} | {rss_sav} |"
+            f"| {s['bincount_s']:.3f} | {s['tabulate_s'] / s['bincount_s']:.1f} | {s['peak_rss_mb']:.0f} | {rss_sav} "
+            f"| {mp} |"
             .replace(",", " ")
         )
+    lines += ["", "Peers: the same crosstabs (every question column × « Ensemble » and each dimension, "
+              f"{report['sizes'][0]['detail']['parquet_path']['peers']['pairs'] if report['sizes'] else 0} "
+              "at the respondent and tool levels) counted by the libraries a user would pick instead, on the same "
+              "cleaned frames, in the same process after the project's tabulation. Ratio = peer time / project "
+              "tabulation time (below 1: the peer is faster). The peers count only; the project's tabulation also "
+              "computes shares, intervals, tests and the disclosure control. Counts checked against `np.bincount`.",
+              "", "| respondents | peer | version | threads | time (s) | ratio to the project's tabulation "
+              "| counts agree |", "|---:|---|---|---:|---:|---:|:---:|"]
+    for s in report["sizes"]:
+        for name, p in s.get("peer_ratios", {}).items():
+            if p["available"]:
+                lines.append(f"| {s['n']:,} | {name} | {p['version']} | {p['threads']} | {p['wall_s']:.3f} "
+                             f"| {p['ratio_to_tabulate']:.2f} | {'yes' if p['counts_agree'] else '**no**'} |"
+                             .replace(",", " "))
+            else:
+                lines.append(f"| {s['n']:,} | {name} | — | — | — | missing: {p['reason']} | — |".replace(",", " ", 1))
     if report.get("startup_floor_s") is not None:
         lines += ["", "| 2017 pipeline | seconds |", "|---|---:|",
                   f"| cold `snakemake --cores 2`, raw → HTML + PDF | {report['full_run_2017_s']:.1f} |",
                   f"| start-up floor (import + render the PDF once) | {report['startup_floor_s']:.1f} |",
                   f"| no-op `snakemake --cores 2` | {report['noop_s']:.2f} |"]
+        if report.get("pipeline_from"):
+            lines += ["", f"The 2017 pipeline rows come from the `make bench` run of {report['pipeline_from']['date']}"
+                          " (same code), taken with `--pipeline-from`."]
     lines += ["", "| target | limit | value | met |", "|---|---:|---:|:---:|"]
     for t in report["targets"].values():
         met = {True: "yes", False: "**no**", None: "—"}[t["met"]]
@@ -521,6 +743,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sav-variants-max", type=int, default=100_000,
                         help="also time pyreadstat's multiprocessing/chunked readers up to this many rows")
     parser.add_argument("--skip-pipeline", action="store_true", help="skip the snakemake / start-up floors")
+    parser.add_argument("--pipeline-from", default=None,
+                        help="take the snakemake / start-up floors from this earlier bench.json instead of "
+                             "measuring them (recorded as such in the JSON and under the table)")
     parser.add_argument("--readme", default=str(ROOT / "README.md"),
                         help="file whose bench markers receive the table ('' to leave it alone)")
     parser.add_argument("--from-json", default=None,
@@ -555,7 +780,13 @@ def main(argv: list[str] | None = None) -> int:
             f"peak {pq['peak_rss_mb']:.0f} MiB")
         sav, _ = _run_worker(["sav", str(n), str(data), str(1 if n >= 1_000_000 else reps),
                               "1" if n <= args.sav_variants_max else "0"], timeout=1800)
-        log(f"n={n} sav read {sav['ingest_sav']['wall_s']:.2f} s, peak {sav['peak_rss_sav_mb']:.0f} MiB")
+        log(f"n={n} sav read {sav['ingest_sav']['wall_s']:.2f} s "
+            f"(pyreadstat multiprocessing {sav['pyreadstat_multiprocessing']['wall_s']:.2f} s), "
+            f"peak {sav['peak_rss_sav_mb']:.0f} MiB")
+        for name, p in pq["peers"].items():
+            if isinstance(p, dict):
+                log(f"n={n} peer {name}: " + (f"{p['time']['wall_s']:.3f} s, counts agree: {p['agree']}"
+                                              if p["available"] else f"MISSING: {p['reason']}"))
         entry = {
             "n": n,
             "ingest_sav_s": round(sav["ingest_sav"]["wall_s"], 4),
@@ -569,11 +800,20 @@ def main(argv: list[str] | None = None) -> int:
             "ingest_parquet_cpu_s": round(pq["ingest_parquet"]["cpu_s"], 4),
             "clean_cpu_s": round(pq["clean"]["cpu_s"], 4),
             "tabulate_cpu_s": round(pq["tabulate"]["cpu_s"], 4),
+            "pyreadstat_multiprocessing_s": round(sav["pyreadstat_multiprocessing"]["wall_s"], 4),
+            "peer_ratios": peer_ratios(pq["peers"], pq["tabulate"]["wall_s"]),
             "detail": {"parquet_path": pq, "sav_path": sav},
         }
         report["sizes"].append(entry)
     floors = None
-    if not args.skip_pipeline:
+    if args.pipeline_from:
+        earlier = json.loads(Path(args.pipeline_from).read_text(encoding="utf-8"))
+        floors = earlier["pipeline"]
+        report.update(full_run_2017_s=floors["full_run_2017_s"], noop_s=floors["noop_s"],
+                      startup_floor_s=floors["startup_floor_s"], pipeline=floors,
+                      pipeline_from={"file": args.pipeline_from, "date": earlier["machine"]["date"]})
+        log(f"pipeline floors taken from {args.pipeline_from} ({earlier['machine']['date']})")
+    elif not args.skip_pipeline:
         log("pipeline floors (fresh copies of the project)")
         floors = pipeline_floors(args.pipeline_repeats, log)
         report.update(full_run_2017_s=floors["full_run_2017_s"], noop_s=floors["noop_s"],

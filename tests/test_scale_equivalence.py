@@ -73,7 +73,8 @@ def test_redact_text_equals_the_single_pattern_of_every_name(seed):
                 name = rng.choice(names)
                 parts.insert(rng.randint(0, len(parts)), rng.choice([name, name.upper(), name.swapcase()]))
             texts.append(rng.choice(["", " ", "; "]).join(parts))
-        s = pd.Series([*texts, None, "", clean.NAME_MASK, "écrire à a.b@example.org ou 01 23 45 67 89"], dtype="string")
+        s = pd.Series([*texts, None, "", clean.NAME_MASK, "écrire à a.b@example.org ou 01 23 45 67 89"],
+                      dtype="string")
         expected, expected_changed = _redact_reference(s, names)
         out, changed = clean.redact_text(s, names)
         pd.testing.assert_series_equal(out, expected, check_names=False)
@@ -196,7 +197,7 @@ def test_parquet_raw_format(tmp_path):
     frame = _sample_frame(20)
     frame.to_parquet(tmp_path / "survey.parquet", index=False)
     raw = ingest.read_raw("survey", {"path": str(tmp_path / "survey.parquet"), "format": "parquet"})
-    pd.testing.assert_frame_equal(raw.frame, frame)
+    pd.testing.assert_frame_equal(ingest.widen(raw.frame, raw.compact), frame)  # codes held compact, read as float64
     assert raw.row_numbers == tuple(range(1, 21))
     with pytest.raises(ingest.IngestError, match="not found"):
         ingest.read_raw("survey", {"path": str(tmp_path / "nope.parquet"), "format": "parquet"})
@@ -434,3 +435,60 @@ def test_bit_counts_equal_counting_each_column(g_n):
     for j, col in enumerate([columns[0], None, *columns[1:]]):
         if col is not None:
             np.testing.assert_array_equal(counts[j], _count_reference(col, gcodes, g_n, None)[0])
+
+
+# --------------------------------------------------------------------------- compact parquet codes (issue 14)
+def test_parquet_compact_codes_widen_to_the_exact_float64_columns(tmp_path):
+    """Whole-number float64 columns are held as small nullable integers and come back bit for bit."""
+    n = 1000
+    rng = np.random.default_rng(14)
+    codes = rng.integers(1, 6, n).astype(float)
+    codes[rng.random(n) < 0.2] = np.nan
+    frame = pd.DataFrame({
+        "codes": codes,  # → Int8
+        "wide": np.where(np.isnan(codes), np.nan, codes * 1000),  # → Int16
+        "huge": np.where(np.isnan(codes), np.nan, codes * 1e6),  # → Int32
+        "beyond": codes * 1e10,  # beyond Int32: stays float64
+        "fraction": codes + 0.5,  # stays float64
+        "negzero": np.where(np.arange(n) == 3, -0.0, codes),  # -0.0 would come back as 0.0: stays float64
+        "inf": np.where(np.arange(n) == 5, np.inf, codes),  # stays float64
+        "empty": np.full(n, np.nan),  # no value: stays float64
+        "text": pd.array([f"t{i}" if i % 3 else None for i in range(n)], dtype="string"),
+        "when": pd.date_range("2017-01-01", periods=n, freq="h"),
+    })
+    frame.loc[7, "codes"] = -1.0  # negative codes are integers too
+    frame.to_parquet(tmp_path / "s.parquet", index=False)
+    raw = ingest.read_parquet(tmp_path / "s.parquet")
+    assert raw.compact == {"codes", "wide", "huge"}
+    assert str(raw.frame["codes"].dtype) == "Int8" and str(raw.frame["wide"].dtype) == "Int16"
+    assert str(raw.frame["huge"].dtype) == "Int32"
+    expected = pd.read_parquet(tmp_path / "s.parquet", engine="pyarrow")
+    pd.testing.assert_frame_equal(ingest.widen(raw.frame, raw.compact), expected, check_exact=True)
+    for c in expected.columns:  # same bits (signs of zeros included), NaN where NaN
+        if expected[c].dtype == "float64":
+            a, b = ingest.widen(raw.frame, raw.compact)[c].to_numpy(), expected[c].to_numpy()
+            assert np.array_equal(np.isnan(a), np.isnan(b))
+            assert np.array_equal(a[~np.isnan(a)].view(np.int64), b[~np.isnan(b)].view(np.int64))
+
+
+def test_cleaning_a_compact_parquet_export_equals_cleaning_the_float64_one(tmp_path):
+    """The cleaned tables, exclusions and events are the same whether the codes are held compact or not."""
+    import sys
+
+    sys.path.insert(0, str(ROOT / "bench"))
+    import yaml
+
+    import generate
+
+    frame, _ = generate.survey_frame(3000, seed=5)
+    frame.to_parquet(tmp_path / "survey.parquet", index=False)
+    compact = ingest.read_parquet(tmp_path / "survey.parquet")
+    assert len(compact.compact) > 100  # the code columns
+    plain = ingest.RawTable(name="survey", path=compact.path, frame=pd.read_parquet(tmp_path / "survey.parquet"),
+                            row_numbers=compact.row_numbers)
+    spec = yaml.safe_load((ROOT / "config.yaml").read_text(encoding="utf-8"))["editions"]["2017"]
+    a = clean.clean_edition({"survey": compact}, CB, spec.get("exclusions", []), b"salt")
+    b = clean.clean_edition({"survey": plain}, CB, spec.get("exclusions", []), b"salt")
+    assert len(a.exclusions) and len(a.events)
+    for name in ("respondents", "tools", "exclusions", "events"):
+        pd.testing.assert_frame_equal(getattr(a, name), getattr(b, name), check_exact=True)

@@ -7,23 +7,27 @@ the row and the reason.
 from __future__ import annotations
 
 import bisect
+import contextlib
 import functools
 import hashlib
 import hmac
 import re
+import sys
 import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from barometre.codebook import NSP_LABEL, Codebook, Question, check_export_metadata
 from barometre.errors import ValidationError
-from barometre.ingest import RawTable
+from barometre.ingest import RawTable, widen
 
 ROW = "_row"  # file row number carried along every frame until output
-TEXT_EXPORTS = (".csv", ".txt", ".xlsx", ".xlsm")  # exports whose cells are read as text (line numbers as a person counts)
+# exports whose cells are read as text (line numbers as a person counts)
+TEXT_EXPORTS = (".csv", ".txt", ".xlsx", ".xlsm")
 
 LOG_COLUMNS = ["source", "file", "row", "record_id", "column", "action", "reason"]
 
@@ -303,7 +307,8 @@ def apply_exclusions(
 
 
 def exclusion_positions(
-    frame: pd.DataFrame, rules: list[dict], *, source: str, file: Path | str, id_column: str
+    frame: pd.DataFrame, rules: list[dict], *, source: str, file: Path | str, id_column: str,
+    compact: frozenset[str] = frozenset(),
 ) -> tuple[np.ndarray, pd.DataFrame]:
     """Positions of the records kept by the exclusion rules of ``config.yaml``, and the log of the others.
 
@@ -317,6 +322,8 @@ def exclusion_positions(
         The edition's ``exclusions`` entries for this source.
     source, file, id_column
         Names used in the log.
+    compact
+        Columns of ``frame`` held as small integers, read as ``float64`` (:func:`_rows`).
 
     Returns
     -------
@@ -341,8 +348,8 @@ def exclusion_positions(
             )
         kind = rule["rule"]
 
-        def column(c: str) -> pd.Series:
-            return frame[c] if len(pos) == len(frame) else frame[c].iloc[pos]
+        def column(c: str, pos: np.ndarray = pos) -> pd.Series:
+            return _rows(frame, [c], pos, compact)[c]
 
         if kind == "match":
             pattern = re.compile(rule["pattern"])
@@ -370,8 +377,9 @@ def exclusion_positions(
         else:  # pragma: no cover - schema forbids it
             raise ValueError(f"unknown exclusion rule {kind!r}")
         if hit.any():
-            out = frame[[ROW, id_column]].iloc[pos[hit]]  # the log needs these two columns only
-            logs.append(_log(source, file, out[ROW], out[id_column], ",".join(cols), f"exclu:{rule['id']}", rule["reason"]))
+            out = _rows(frame, [ROW, id_column], pos[hit], compact)  # the log needs these two columns only
+            logs.append(_log(source, file, out[ROW], out[id_column], ",".join(cols), f"exclu:{rule['id']}",
+                             rule["reason"]))
             pos = pos[~hit]
     return pos, _concat_logs(logs)
 
@@ -388,10 +396,15 @@ def _code_set(q: Question, missing_code: int) -> list:
 VALIDATE_CHUNK = 16
 
 
-def _rows(frame: pd.DataFrame, columns: list[str], positions: np.ndarray | None) -> pd.DataFrame:
-    """The ``columns`` of ``frame`` (those it has) at ``positions`` (every record when ``None``)."""
+def _rows(frame: pd.DataFrame, columns: list[str], positions: np.ndarray | None,
+          compact: frozenset[str] = frozenset()) -> pd.DataFrame:
+    """The ``columns`` of ``frame`` (those it has) at ``positions`` (every record when ``None``).
+
+    Columns of ``compact`` (held as small integers, see :func:`barometre.ingest.read_parquet`) come back
+    as the ``float64`` values of the export.
+    """
     sub = frame[[c for c in dict.fromkeys(columns) if c in frame.columns]]
-    return sub if positions is None or len(positions) == len(frame) else sub.iloc[positions]
+    return widen(sub if positions is None or len(positions) == len(frame) else sub.iloc[positions], compact)
 
 
 def validate_raw(
@@ -448,7 +461,8 @@ def validate_raw(
                         add(col, [])
                     else:  # the missing code (99) of a check box is a non-response, decoded as such
                         add(col, [pa.Check.isin([0, 1, codebook.missing_code],
-                                                error=f"case à cocher hors de {{0, 1}} (ni code manquant {codebook.missing_code})")])
+                                                error="case à cocher hors de {0, 1} "
+                                                      f"(ni code manquant {codebook.missing_code})")])
             elif q.type == "ranking":
                 allowed = [c.code for c in q.codes]
                 for col in q.raw_columns(b):
@@ -465,9 +479,11 @@ def validate_raw(
                     )
                 elif is_csv:
                     check = pa.Check(
-                        lambda s, lo=lo, hi=hi: s.isna() | (s.str.strip() == "") | parse_decimal(s, raw.decimal).between(lo, hi).fillna(False),
+                        lambda s, lo=lo, hi=hi: s.isna() | (s.str.strip() == "")
+                        | parse_decimal(s, raw.decimal).between(lo, hi).fillna(False),
                         element_wise=False,
-                        error=f"nombre illisible (marque décimale attendue : « {raw.decimal} ») ou hors de [{lo:g}, {hi:g}]",
+                        error=f"nombre illisible (marque décimale attendue : « {raw.decimal} ») "
+                              f"ou hors de [{lo:g}, {hi:g}]",
                     )
                 else:
                     check = pa.Check.in_range(lo, hi, error=f"nombre hors de [{lo}, {hi}]")
@@ -479,10 +495,11 @@ def validate_raw(
                 add(q.other_text.replace("{i}", str(b)) if b else q.other_text, [])
     problems: list[dict] = []
     names = list(columns)
-    groups = [names] if positions is None else [names[i:i + VALIDATE_CHUNK] for i in range(0, len(names), VALIDATE_CHUNK)]
+    groups = [names] if positions is None else [names[i:i + VALIDATE_CHUNK]
+                                                for i in range(0, len(names), VALIDATE_CHUNK)]
     for group in groups:
         schema = pa.DataFrameSchema({c: columns[c] for c in group}, strict=False, coerce=False, name=raw.name)
-        sub = frame if positions is None else _rows(frame, [*group, ROW], positions)
+        sub = widen(frame, raw.compact) if positions is None else _rows(frame, [*group, ROW], positions, raw.compact)
         try:
             schema.validate(sub, lazy=True, inplace=True)  # coerce=False: nothing is changed, no copy needed
         except pa.errors.SchemaErrors as exc:
@@ -491,7 +508,8 @@ def validate_raw(
         if q.type != "ranking" or not all(c in frame.columns for c in q.raw_columns()):
             continue
         rank_cols = q.raw_columns()
-        sub = frame if positions is None else _rows(frame, [*rank_cols, ROW], positions)
+        sub = (widen(frame, raw.compact) if positions is None
+               else _rows(frame, [*rank_cols, ROW], positions, raw.compact))
         rows = sub[ROW] if ROW in sub.columns else pd.Series(raw.row_numbers, index=sub.index)
         _, dup = decode_ranking(sub, q, codebook.missing_code)
         for idx in sub.index[dup.to_numpy()]:
@@ -519,7 +537,8 @@ def problem_line(p: dict) -> str:
 
 def raise_problems(path: Path | str, problems: list[dict]) -> None:
     """Raise one :class:`ValidationError` listing every problem (sorted by file, column, row)."""
-    problems = sorted(problems, key=lambda p: (str(p["file"]), str(p["column"]), p["row"] if p.get("row") is not None else -1))
+    problems = sorted(problems, key=lambda p: (str(p["file"]), str(p["column"]),
+                                               p["row"] if p.get("row") is not None else -1))
     files = sorted({str(p["file"]) for p in problems})
     head = ", ".join(files) if files else str(path)
     raise ValidationError(
@@ -594,7 +613,7 @@ def decode_categorical(values: pd.Series, question: Question, missing_code: int)
     ordered = question.type in ("ordinal", "band")
     if values.dtype.kind in "fiu":
         # Numeric codes → category positions by an index lookup (no label string per row).
-        lookup = {float(c.code): c.label for c in question.codes}
+        lookup: dict[object, str] = {float(c.code): c.label for c in question.codes}
         keys = values.to_numpy(dtype="float64")
         nsp = keys == float(missing_code)
         position = {label: i for i, label in enumerate(labels)}
@@ -617,7 +636,8 @@ def decode_categorical(values: pd.Series, question: Question, missing_code: int)
         dropped = pd.Series(False, index=values.index)
     else:
         dropped = nsp_mask.fillna(False).astype(bool)
-    out = pd.Series(pd.Categorical(mapped, categories=labels, ordered=ordered), index=values.index, name=question.harmonised)
+    out = pd.Series(pd.Categorical(mapped, categories=labels, ordered=ordered), index=values.index,
+                    name=question.harmonised)
     return out, dropped
 
 
@@ -672,11 +692,11 @@ def decode_multiple(frame: pd.DataFrame, question: Question, block: int | None) 
     checked = frame[raw_cols].apply(pd.to_numeric, errors="coerce").eq(1)
     answered = checked.any(axis=1)
     out = {}
-    for opt, col in zip(question.options, raw_cols):
+    for opt, col in zip(question.options, raw_cols, strict=False):
         values = pd.array(checked[col].to_numpy(), dtype="boolean")
         values[~answered.to_numpy()] = pd.NA
         out[f"{question.harmonised}__{opt.key}"] = values
-    exclusive = [col for opt, col in zip(question.options, raw_cols) if opt.exclusive]
+    exclusive = [col for opt, col in zip(question.options, raw_cols, strict=False) if opt.exclusive]
     conflict = pd.Series(False, index=frame.index)
     if exclusive:
         others = [c for c in raw_cols if c not in exclusive]
@@ -684,7 +704,9 @@ def decode_multiple(frame: pd.DataFrame, question: Question, block: int | None) 
     return pd.DataFrame(out, index=frame.index), conflict
 
 
-def decode_ranking(frame: pd.DataFrame, question: Question, missing_code: int | None = 99) -> tuple[pd.DataFrame, pd.Series]:
+def decode_ranking(
+    frame: pd.DataFrame, question: Question, missing_code: int | None = 99
+) -> tuple[pd.DataFrame, pd.Series]:
     """Turn « one column per rank holding an item code » into one rank column per item.
 
     Returns
@@ -771,9 +793,11 @@ class _NameIndex:
         else:  # same set as _names_pattern: str(n) of the truthy names
             raw = pa.array([str(n) for n in names if n], type=pa.large_string())
         raw = raw.cast(pa.large_string())
-        if isinstance(raw, pa.ChunkedArray):
-            raw = raw.combine_chunks()
-        names = pc.utf8_trim(pc.drop_null(raw), characters=_PY_WHITESPACE)  # str.strip()
+        # Each distinct string once: a name is a candidate or not whatever its repeats
+        # (``candidates`` takes the distinct names found), and a million records repeat a lot.
+        raw = pc.unique(raw.combine_chunks() if isinstance(raw, pa.ChunkedArray) else raw)
+        names = pc.unique(pc.utf8_trim(pc.drop_null(raw), characters=_PY_WHITESPACE))  # str.strip()
+        del raw
         # key of every name, from its UTF-8 bytes: continuation bytes dropped, then the fold table
         # (a non-ASCII character, whose first byte is >= 0xC0, becomes "?"): one byte per character
         off = np.frombuffer(names.buffers()[1], dtype=np.int64)[names.offset:names.offset + len(names) + 1]
@@ -788,6 +812,8 @@ class _NameIndex:
         self.start, self.end = key_off[:-1][keep], key_off[1:][keep]
         head = _key4(self.keys, self.start)
         self.order = np.argsort(head, kind="stable")  # names sorted by the key of their first 4 characters
+        if len(self.order) < 2**31:
+            self.order = self.order.astype(np.int32)
         self.head = head[self.order]
         self.tail = _key4(self.keys, self.end - _KEY)  # key of their last 4 characters
         self.min_len = int(lengths[keep].min()) if keep.any() else 0
@@ -809,7 +835,7 @@ class _NameIndex:
         starts: list[tuple[int, int, list[int]]] = []  # (text, start, possible ends)
         firsts: set[int] = set()
         lasts: set[int] = set()
-        for k, (text, key) in enumerate(zip(texts, folded)):
+        for k, (text, key) in enumerate(zip(texts, folded, strict=False)):
             if len(text) < self.min_len:
                 continue
             ends = [m.start() for m in _MATCH_END.finditer(text)]
@@ -854,7 +880,7 @@ def _candidates_pattern(candidates: tuple[str, ...]) -> re.Pattern:
     return re.compile(r"(?<!\w)(?:" + "|".join(re.escape(n) for n in candidates) + r")(?!\w)", re.IGNORECASE)
 
 
-def redact_text(values: pd.Series, names: list[str] | None = None) -> tuple[pd.Series, pd.Series]:
+def redact_text(values: pd.Series, names: list[str] | _NameIndex | None = None) -> tuple[pd.Series, pd.Series]:
     """Mask e-mail addresses, phone numbers and known names in free text.
 
     Parameters
@@ -883,7 +909,7 @@ def redact_text(values: pd.Series, names: list[str] | None = None) -> tuple[pd.S
     table[:-1] = texts
     table[-1] = pd.NA
     out = pd.Series(pd.array(table[codes], dtype=s.dtype), index=s.index, name=s.name)
-    changed_u = np.append(np.array([t != u for t, u in zip(texts, uniques)], dtype=bool), False)
+    changed_u = np.append(np.array([t != u for t, u in zip(texts, uniques, strict=False)], dtype=bool), False)
     return out, pd.Series(changed_u[codes], index=s.index, name=s.name)
 
 
@@ -906,14 +932,17 @@ def pseudonymise(values: pd.Series, salt: bytes, prefix: str = "COL-") -> pd.Ser
     uniques = _pylist(uniques)
     norm = normalise_texts(uniques)
     table = np.array([None if not u.strip() else prefix + hmac.digest(salt, k.encode("utf-8"), "sha256").hex()[:12]
-                      for u, k in zip(uniques, norm)] + [None], dtype=object)
+                      for u, k in zip(uniques, norm, strict=False)] + [None], dtype=object)
     return pd.Series(table[codes], index=values.index, name=values.name).astype("string")
 
 
 # --------------------------------------------------------------------------- filters
 def _filter_mask(frame: pd.DataFrame, question: Question, codebook: Codebook) -> pd.Series:
-    target = codebook.question(question.filter.question)
-    labels = [target.label_of(k) for k in question.filter.keys]
+    filt = question.filter
+    if filt is None:
+        raise ValueError(f"question {question.id} has no filter")
+    target = codebook.question(filt.question)
+    labels = [target.label_of(k) for k in filt.keys]
     return frame[target.harmonised].isin(labels)
 
 
@@ -962,7 +991,7 @@ def decode_level(
     source: str,
     file: Path | str,
     id_col: str,
-    names: list[str],
+    names: list[str] | _NameIndex,
     decimal: str = ",",
     missing_ranges: dict[str, list] | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -981,10 +1010,12 @@ def decode_level(
     ids = frame[id_col]
     rows = frame[ROW]
 
-    def rawcol(pattern: str) -> str:
+    def rawcol(pattern: str | None) -> str:
+        if pattern is None:
+            raise ValueError("a codebook question without its raw column")
         return pattern.replace("{i}", str(block)) if block else pattern
 
-    def screened(pattern: str, column: str, public: bool = False) -> pd.Series:
+    def screened(pattern: str | None, column: str, public: bool = False) -> pd.Series:
         """The free text of raw column ``pattern`` with its personal data masked (logged), blanks as missing."""
         red, changed = redact_text(frame[rawcol(pattern)], None if public else names)
         hit = changed.to_numpy(dtype=bool)
@@ -1006,7 +1037,8 @@ def decode_level(
                 if changed.any():  # one log row per recoded record, in file order
                     hit = changed.to_numpy(dtype=bool)
                     logs.append(_log(source, file, rows[hit], ids[hit], q.harmonised, "recodage « Autre »",
-                                     ("« Autre » saisi à la main → " + decoded[hit].astype(str)).to_numpy(dtype=object)))
+                                     ("« Autre » saisi à la main → "
+                                      + decoded[hit].astype(str)).to_numpy(dtype=object)))
                 cols[f"{q.harmonised}_other"] = screened(q.other_text, f"{q.harmonised}_other")
             cols[q.harmonised] = decoded
         elif q.type == "multiple":
@@ -1029,7 +1061,8 @@ def decode_level(
             if dup.any():
                 raise ValidationError(
                     f"{file}: {q.id} ranks the same item twice in rows {rows[dup].tolist()}",
-                    [{"file": str(file), "column": q.raw, "row": int(r), "problem": "item classé deux fois", "value": None}
+                    [{"file": str(file), "column": q.raw, "row": int(r), "problem": "item classé deux fois",
+                      "value": None}
                      for r in rows[dup]],
                 )
             for c in decoded.columns:
@@ -1040,7 +1073,8 @@ def decode_level(
             declared = declared_missing(raw, (missing_ranges or {}).get(rawcol(q.raw)))
             if declared.any():
                 num = num.mask(pd.Series(declared, index=num.index))
-                logs.append(_log(source, file, rows[declared], ids[declared], q.harmonised, "code manquant → non-réponse",
+                logs.append(_log(source, file, rows[declared], ids[declared], q.harmonised,
+                                 "code manquant → non-réponse",
                                  f"{q.id} : code déclaré manquant dans l'export (« ne sait pas »), pas un nombre"))
             if num.dropna().mod(1).eq(0).all():
                 num = num.round().astype("Int64")
@@ -1052,16 +1086,54 @@ def decode_level(
     return out, _concat_logs(logs)
 
 
+def release_memory() -> None:
+    """Give the memory freed so far back to the system (Arrow's pool, then the C heap on glibc).
+
+    Between the steps of a large cleaning, freed blocks stay reserved by the allocators
+    (Arrow's mimalloc pool, glibc's heap) and count in the resident set: at a million
+    records several hundred MiB. Nothing else changes; elsewhere than glibc only Arrow's
+    pool is trimmed. Hand-written with ctypes: neither pandas nor numpy expose
+    ``malloc_trim``.
+    """
+    import pyarrow as pa
+
+    pa.default_memory_pool().release_unused()
+    libc = _libc()
+    if libc is not None:
+        with contextlib.suppress(AttributeError):  # not glibc (musl has no malloc_trim)
+            libc.malloc_trim(0)
+
+
+@functools.lru_cache(maxsize=1)
+def _libc() -> Any:
+    """The C library on Linux (found once: ``find_library`` runs a subprocess), else ``None``."""
+    import ctypes
+    import ctypes.util
+
+    name = ctypes.util.find_library("c") if sys.platform.startswith("linux") else None
+    try:
+        return ctypes.CDLL(name) if name else None
+    except OSError:
+        return None
+
+
 def _survey_name_index(frame: pd.DataFrame, codebook: Codebook) -> _NameIndex:
     """:func:`_survey_names` as a :class:`_NameIndex`, taken from the Arrow columns without Python strings."""
     import pyarrow as pa
+    import pyarrow.compute as pc
 
     ident = codebook.identifiers
-    arrow, other = [], []
+    arrow: list = []
+    other: list[str] = []
     for col in list(ident.get("drop", [])) + list(ident.get("pseudonymise", {}).keys()):
         if col in frame.columns and frame[col].dtype.kind not in "fiuM":
             if isinstance(frame[col].dtype, pd.StringDtype) and hasattr(frame[col].array, "__arrow_array__"):
-                arrow.append(pa.array(frame[col].array).cast(pa.large_string()))  # repeats are harmless
+                # distinct stripped values only (the index keeps each name once), column by column, each
+                # column's temporary tables released before the next (peak memory of large exports)
+                values = pc.drop_null(pc.unique(pa.chunked_array(pa.array(frame[col].array)).cast(pa.large_string())))
+                arrow.append(pc.unique(pc.utf8_trim(values, characters=_PY_WHITESPACE)))
+                del values
+                release_memory()
             else:
                 other.extend(map(str, _pylist(frame[col].dropna().unique())))
     if other:
@@ -1094,10 +1166,14 @@ def clean_survey(
     src = codebook.sources[raw.name]
     id_col = src["id_column"]
     frame = raw.frame.assign(**{ROW: list(raw.row_numbers)})
+    release_memory()  # what reading left reserved, before the cleaning's own allocations
     if id_col not in frame.columns:
         raise ValidationError(f"{raw.path}: id column {id_col!r} missing",
-                              [{"file": str(raw.path), "column": id_col, "row": None, "problem": "colonne absente", "value": None}])
-    dup_ids = frame[id_col].duplicated(keep=False) & frame[id_col].notna()
+                              [{"file": str(raw.path), "column": id_col, "row": None, "problem": "colonne absente",
+                                "value": None}])
+    id_values = _rows(frame, [id_col], None, raw.compact)[id_col]
+    dup_ids = id_values.duplicated(keep=False) & id_values.notna()
+    del id_values
     # A rule whose columns are absent is a problem listed with every validation problem (not alone).
     rules = [r for r in exclusions if r["source"] == raw.name]
     rule_problems = [
@@ -1108,7 +1184,8 @@ def clean_survey(
     usable = [r for r in rules if all(c in frame.columns for c in exclusion_columns(r))]
     # The kept records are tracked by position and never copied as a whole: each step below takes
     # only the columns it reads (a million-record export is not held twice in memory).
-    pos, excluded = exclusion_positions(frame, usable, source=raw.name, file=raw.path, id_column=id_col)
+    pos, excluded = exclusion_positions(frame, usable, source=raw.name, file=raw.path, id_column=id_col,
+                                        compact=raw.compact)
     checked = pos
     if dup_ids.any():
         # duplicated record ids are reported by validation below even when excluded rows carry them
@@ -1121,10 +1198,11 @@ def clean_survey(
     if problems:
         raise_problems(raw.path, problems)
     names = _survey_name_index(raw.frame, codebook)  # indexed once for every text column
+    release_memory()
 
     def take(columns: list[str], rows: np.ndarray | None = None) -> pd.DataFrame:
         """``columns`` of the kept records (of those at ``rows``, positions among the kept records)."""
-        return _rows(frame, [*columns, ROW, id_col], pos if rows is None else pos[rows])
+        return _rows(frame, [*columns, ROW, id_col], pos if rows is None else pos[rows], raw.compact)
 
     logs = []
     resp_q = codebook.at_level("respondent")
@@ -1137,6 +1215,7 @@ def clean_survey(
     keys = take([])
     resp = pd.concat(decoded_parts, axis=1) if decoded_parts else pd.DataFrame(index=keys.index)
     del decoded_parts  # the parts are in ``resp`` now (peak memory of large exports)
+    release_memory()
     resp = resp.assign(**{ROW: keys[ROW], id_col: keys[id_col]})
     resp, log = apply_filters(resp, resp_q, codebook, source=raw.name, file=raw.path, id_col=id_col)
     logs.append(log)
@@ -1170,13 +1249,15 @@ def clean_survey(
         if unknown.any():
             hit = keys[unknown]
             logs.append(_log(raw.name, raw.path, hit[ROW], hit[id_col], count_col, "code manquant → aucun bloc lu",
-                             f"{count_col} = code manquant (« ne sait pas ») : nombre d'outils inconnu, aucun bloc outil lu"))
+                             f"{count_col} = code manquant (« ne sait pas ») : nombre d'outils inconnu, "
+                             "aucun bloc outil lu"))
         n_tools = n_tools.mask(pd.Series(unknown, index=n_tools.index)).fillna(0)
         tool_q = codebook.at_level("tool")
         for b in range(1, blocks["count"] + 1):
             in_block = n_tools >= b
             block_cols = [c for q in tool_q for c in q.raw_columns(b)]
-            answered = np.zeros(len(pos), dtype=bool)  # any answer in the block, column by column (no row-wise frame reduction)
+            # any answer in the block, column by column (no row-wise frame reduction)
+            answered = np.zeros(len(pos), dtype=bool)
             for c in block_cols:
                 if c in frame.columns:
                     answered |= ~_is_blank(take([c])[c]).to_numpy(dtype=bool)
@@ -1190,8 +1271,8 @@ def clean_survey(
             sub = take(block_cols, in_rows)
             if sub.empty:
                 continue
-            dec, log = decode_level(sub, tool_q, codebook, block=b, source=raw.name, file=raw.path, id_col=id_col, names=names,
-                                    missing_ranges=raw.missing_ranges)
+            dec, log = decode_level(sub, tool_q, codebook, block=b, source=raw.name, file=raw.path, id_col=id_col,
+                                    names=names, missing_ranges=raw.missing_ranges)
             logs.append(log)
             dec = dec.assign(**{ROW: sub[ROW], id_col: sub[id_col]})
             dec, log = apply_filters(dec, tool_q, codebook, source=raw.name, file=raw.path, id_col=id_col)
@@ -1207,6 +1288,8 @@ def clean_survey(
             )
             tool_frames.append(pd.concat([head, dec.drop(columns=[ROW, id_col])], axis=1))
             tool_rows.append(in_rows)
+            del sub, dec, head
+            release_memory()
     del names  # the name index is needed for redaction only
     if tool_frames:
         tools = pd.concat(tool_frames, ignore_index=True)
@@ -1223,7 +1306,8 @@ def clean_survey(
         if by_position:
             values = pd.Series(respondents[c].array.take(rows), index=tools.index, name="respondent_id")
         else:
-            values = tools["respondent_id"].map(dims[c]).astype(dims[c].dtype) if len(tools) else pd.Series(dtype=dims[c].dtype)
+            values = (tools["respondent_id"].map(dims[c]).astype(dims[c].dtype) if len(tools)
+                      else pd.Series(dtype=dims[c].dtype))
         tools.insert(2 + carry.index(c), c, values)
     tools = tools.sort_values(["respondent_id", "tool_index"], kind="stable").reset_index(drop=True)
     respondents = respondents.sort_values("respondent_id", kind="stable").reset_index(drop=True)
@@ -1240,7 +1324,7 @@ def clean_bp(raw: RawTable, codebook: Codebook) -> tuple[pd.DataFrame, pd.DataFr
     """
     src = codebook.sources[raw.name]
     id_col = src["id_column"]
-    frame = raw.frame.assign(**{ROW: list(raw.row_numbers)})
+    frame = widen(raw.frame, raw.compact).assign(**{ROW: list(raw.row_numbers)})
     problems = identifier_problems(raw, frame[id_col], src.get("id_pattern"))
     try:
         validate_raw(raw, frame, codebook, "bp")
@@ -1280,7 +1364,7 @@ def identifier_problems(raw: RawTable, ids: pd.Series, pattern: str | None = Non
     problems = []
     seen: dict[str, int] = {}
     regex = re.compile(pattern) if pattern else None
-    for value, row in zip(_pylist(text), rows):
+    for value, row in zip(_pylist(text), rows, strict=False):
         if value is None or value == "":
             problems.append({"file": str(raw.path), "column": column, "row": row, "value": None,
                              "problem": "identifiant vide"})

@@ -54,6 +54,9 @@ class RawTable:
     notes
         What reading noticed and a person should know (French, for the cleaning report):
         an Excel ``sep=`` line, a byte-order mark overriding the configured encoding.
+    compact
+        Columns held as small nullable integers to save memory, whose exported values are
+        ``float64`` (Parquet, see :func:`read_parquet`); :func:`widen` gives them back.
     """
 
     name: str
@@ -66,6 +69,7 @@ class RawTable:
     row_numbers: tuple[int, ...] = ()
     decimal: str = ","
     notes: tuple[str, ...] = ()
+    compact: frozenset[str] = frozenset()
 
     def row_number(self, index: int) -> int:
         """Row number in the file of the record at positional ``index``."""
@@ -114,7 +118,7 @@ def read_sav(path: str | Path, name: str = "survey", encoding: str | None = None
             f"{path}: cannot read as an SPSS .sav file (raw file {name!r}): {_sav_hint(str(exc), encoding)} "
             f"[{type(exc).__name__}: {exc}]"
         ) from exc
-    labels = dict(zip(meta.column_names, meta.column_labels or [None] * len(meta.column_names)))
+    labels = dict(zip(meta.column_names, meta.column_labels or [None] * len(meta.column_names), strict=False))
     return RawTable(
         name=name,
         path=path,
@@ -255,7 +259,7 @@ def read_sav_records(path: str | Path, meta) -> pd.DataFrame | None:
     if n != meta.number_rows or path.stat().st_size < layout["data_offset"] + n * record:
         return None
     kinds = []
-    for name, (width, slot) in zip(meta.column_names, layout["variables"]):
+    for name, (width, slot) in zip(meta.column_names, layout["variables"], strict=False):
         fmt = str(meta.original_variable_types.get(name) or "")
         rtype = meta.readstat_variable_types.get(name)
         if width > 0:
@@ -271,23 +275,24 @@ def read_sav_records(path: str | Path, meta) -> pd.DataFrame | None:
         else:  # dates, times and any other format pyreadstat may convert
             return None
     # plain numbers first, then datetimes: the plain rows of ``table`` are then one block as they are
-    numeric = [name for kind in ("number", "datetime") for name, k in zip(meta.column_names, kinds) if k[0] == kind]
-    slot_of = {name: k[2] for name, k in zip(meta.column_names, kinds)}
+    numeric = [name for kind in ("number", "datetime")
+               for name, k in zip(meta.column_names, kinds, strict=False) if k[0] == kind]
+    slot_of = {name: k[2] for name, k in zip(meta.column_names, kinds, strict=False)}
     numeric_slots = np.array([slot_of[name] for name in numeric], dtype=np.intp)
     table = np.empty((len(numeric), n))  # one row per numeric variable
-    strings: dict[str, list] = {name: [] for name, k in zip(meta.column_names, kinds) if k[0] == "string"}
+    strings: dict[str, list] = {name: [] for name, k in zip(meta.column_names, kinds, strict=False) if k[0] == "string"}
     buffer = np.empty((min(n, SAV_READ_CHUNK), record), dtype=np.uint8)  # records are read into it, chunk by chunk
     fh = path.open("rb")
     fh.seek(layout["data_offset"])
     for lo in range(0, n, SAV_READ_CHUNK):
         rows = min(SAV_READ_CHUNK, n - lo)
         block = buffer[:rows]
-        if fh.readinto(memoryview(block).cast("B")) != rows * record:
+        if fh.readinto(block.data.cast("B")) != rows * record:
             fh.close()
             return None
         # every numeric slot of each record at once (row by row: cache-friendly), then transposed
         table[:, lo:lo + rows] = block.view("<f8")[:, numeric_slots].T
-        for name, (kind, width, slot) in zip(meta.column_names, kinds):
+        for name, (kind, width, slot) in zip(meta.column_names, kinds, strict=False):
             if kind != "string":
                 continue
             at = slot * 8
@@ -393,7 +398,8 @@ def _excel_sep_line(text: str, sep: str, path: Path) -> tuple[str, int, str | No
             f"{path}: line 1: la ligne « {first.strip()} » (ajoutée par Excel) annonce le séparateur "
             f"{declared!r}, la configuration dit {sep!r} : corriger `sep` pour ce fichier dans config.yaml"
         )
-    return rest, 1, f"{path.name} : première ligne « {first.strip()} » (séparateur annoncé par Excel) reconnue et ignorée"
+    return rest, 1, (f"{path.name} : première ligne « {first.strip()} » (séparateur annoncé par Excel) "
+                     "reconnue et ignorée")
 
 
 def read_csv(
@@ -439,7 +445,8 @@ def read_csv(
     text, used = _decode(data, encoding, path)
     notes: list[str] = []
     if data.startswith(UTF8_BOM) and not _is_utf8(encoding):
-        notes.append(f"{path.name} : marque d'ordre des octets UTF-8 trouvée, lu en UTF-8 (la configuration dit {encoding})")
+        notes.append(f"{path.name} : marque d'ordre des octets UTF-8 trouvée, lu en UTF-8 "
+                     f"(la configuration dit {encoding})")
     text, skipped, note = _excel_sep_line(text, sep, path)
     notes += [note] if note else []
     # The header is checked first, leniently: with a wrong separator the strict parse below could
@@ -454,7 +461,8 @@ def read_csv(
             first_line = text.split("\n", 1)[0]
             counts = {c: first_line.count(c) for c in (";", ",", "\t", "|") if c != sep}
             likely = max(counts, key=lambda c: counts[c])
-            guess = f" (the header line holds {counts[likely]} × {likely!r}: try sep: {likely!r})" if counts[likely] else ""
+            guess = (f" (the header line holds {counts[likely]} × {likely!r}: try sep: {likely!r})"
+                     if counts[likely] else "")
             shown = [h if len(h) <= 60 else h[:57] + "…" for h in header[:4]]
             raise IngestError(
                 f"{path}: read with separator {sep!r}, the header gives {len(header)} column(s) {shown} "
@@ -600,14 +608,78 @@ def read_parquet(path: str | Path, name: str = "survey") -> RawTable:
     ------
     IngestError
         When the file is missing or is not a readable Parquet file.
+
+    Notes
+    -----
+    A large export is mostly ``float64`` code columns whose values are small
+    integers (1 to 99) or missing. Each such column is held as the smallest
+    nullable integer type that holds its values exactly (``Int8``: 2 bytes a
+    value instead of 8) and listed in :attr:`RawTable.compact`; the cleaning
+    phase reads it back as ``float64`` (:func:`widen`), so it sees the very values
+    ``pd.read_parquet`` gives. A column with a fraction, an infinity, a
+    negative zero or a value beyond ``Int32`` stays ``float64``.
     """
     path = Path(path)
     if not path.is_file():
         raise IngestError(f"{path}: file not found (raw file {name!r})")
     try:
-        frame = pd.read_parquet(path, engine="pyarrow")
+        frame, compact = _read_parquet_compact(path)
     except Exception as exc:  # pyarrow raises its own exception types
         raise IngestError(
             f"{path}: cannot read as a Parquet file (raw file {name!r}): {type(exc).__name__}: {exc}"
         ) from exc
-    return RawTable(name=name, path=path, frame=frame, row_numbers=tuple(range(1, len(frame) + 1)))
+    return RawTable(name=name, path=path, frame=frame, row_numbers=tuple(range(1, len(frame) + 1)),
+                    compact=frozenset(compact))
+
+
+#: Nullable integer types a ``float64`` column of whole numbers is held in, smallest first.
+_COMPACT_TYPES = tuple((np.iinfo(t).min, np.iinfo(t).max, f"I{t.__name__[1:]}")
+                       for t in (np.int8, np.int16, np.int32))
+
+
+def _compact_codes(values: np.ndarray) -> pd.api.extensions.ExtensionArray | None:
+    """``values`` (``float64``, NaN for missing) as a nullable integer array, or ``None`` when not exact."""
+    missing = np.isnan(values)
+    present = values[~missing]
+    if not present.size or not np.isfinite(present).all() or (present != np.trunc(present)).any():
+        return None
+    if np.signbit(present[present == 0]).any():  # -0.0 would come back as 0.0
+        return None
+    lo, hi = present.min(), present.max()
+    for tmin, tmax, dtype in _COMPACT_TYPES:
+        if tmin <= lo and hi <= tmax:
+            ints = np.where(missing, 0, values).astype(dtype.lower())
+            return pd.arrays.IntegerArray(ints, missing)
+    return None
+
+
+def _read_parquet_compact(path: Path) -> tuple[pd.DataFrame, list[str]]:
+    """``pd.read_parquet(path)`` with its whole-number ``float64`` columns compacted (see :func:`read_parquet`)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    pfile = pq.ParquetFile(path)
+    schema = pfile.schema_arrow
+    index_cols = {c for c in (schema.pandas_metadata or {}).get("index_columns", []) if isinstance(c, str)}
+    doubles = [f.name for f in schema if pa.types.is_float64(f.type) and f.name not in index_cols]
+    others = [f.name for f in schema if f.name not in doubles and f.name not in index_cols]
+    frame = pd.read_parquet(path, engine="pyarrow", columns=others)
+    if frame.shape[1] == 0 and len(frame) != pfile.metadata.num_rows:
+        frame = pd.DataFrame(index=pd.RangeIndex(pfile.metadata.num_rows))
+    columns: dict[str, Any] = {}
+    compact = []
+    for name in doubles:  # one column at a time: a million-row export never exists twice as float64
+        values = pfile.read(columns=[name]).column(0).to_numpy()
+        codes = _compact_codes(values)
+        if codes is not None:
+            compact.append(name)
+        columns[name] = values if codes is None else codes
+    frame = pd.concat([frame, pd.DataFrame(columns, index=frame.index)], axis=1)
+    order = [f.name for f in schema if f.name in frame.columns]
+    return frame[order], compact
+
+
+def widen(frame: pd.DataFrame, compact: frozenset[str] | set[str]) -> pd.DataFrame:
+    """``frame`` with its ``compact`` columns (see :func:`read_parquet`) back to ``float64`` (missing as NaN)."""
+    cols = [c for c in frame.columns if c in compact]
+    return frame.astype(dict.fromkeys(cols, "float64")) if cols else frame
