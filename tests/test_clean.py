@@ -30,12 +30,14 @@ USAGE = Question(id="Q26", harmonised="usage", level="tool", type="ordinal", wor
                  codes=(Code(1, "faible", "Faible"), Code(2, "normal", "Normal"), Code(3, "fort", "Fort")), nsp="show")
 TYPE = Question(id="Q01", harmonised="ctype", level="respondent", type="single", wording="Type", raw="T",
                 other_text="T_other",
-                codes=(Code(1, "commune", "Commune"), Code(4, "departement", "Département"), Code(7, "autre", "Autre")),
-                recode_other=({"pattern": "d[eé]partement", "to": "departement"}, {"pattern": "^mairie", "to": "commune"}))
+                codes=(Code(1, "commune", "Commune"), Code(4, "departement", "Département"),
+                       Code(7, "autre", "Autre")),
+                recode_other=({"pattern": "d[eé]partement", "to": "departement"},
+                              {"pattern": "^mairie", "to": "commune"}))
 OBJ = Question(id="Q23", harmonised="obj", level="tool", type="multiple", wording="Objectifs",
                options=(Option("a", "A", "O{i}_A"), Option("b", "B", "O{i}_B"), Option("nsp", "NSP", "O{i}_N", True)))
-RANK = Question(id="Q07", harmonised="lev", level="respondent", type="ranking", wording="Classez", raw="R{rank}", ranks=3,
-                codes=(Code(1, "x", "X"), Code(2, "y", "Y"), Code(3, "z", "Z")))
+RANK = Question(id="Q07", harmonised="lev", level="respondent", type="ranking", wording="Classez", raw="R{rank}",
+                ranks=3, codes=(Code(1, "x", "X"), Code(2, "y", "Y"), Code(3, "z", "Z")))
 
 
 def frame_with_rows(**cols) -> pd.DataFrame:
@@ -48,14 +50,35 @@ class TestExclusions:
         raw = frame_with_rows(
             id=[1, 2, 3, 4, 5, 6],
             name=["TEST", "Commune A", "Commune A", "Commune B", "Commune C", "commune c "],
-            email=["x@example.org", "a@example.org", "a@example.org", "b@example.org", "c@example.org", "C@example.org"],
+            email=[
+                "x@example.org",
+                "a@example.org",
+                "a@example.org",
+                "b@example.org",
+                "c@example.org",
+                "C@example.org",
+            ],
             submitdate=pd.to_datetime(["2017-07-01", "2017-07-01", "2017-07-03", None, "2017-07-02", "2017-07-05"]),
         )
         rules = [
-            {"id": "test", "reason": "test", "source": "s", "rule": "match", "columns": ["name"], "pattern": r"(?i)^\s*test\b"},
+            {
+                "id": "test",
+                "reason": "test",
+                "source": "s",
+                "rule": "match",
+                "columns": ["name"],
+                "pattern": r"(?i)^\s*test\b",
+            },
             {"id": "incomplete", "reason": "incomplet", "source": "s", "rule": "missing", "columns": ["submitdate"]},
-            {"id": "duplicate", "reason": "doublon", "source": "s", "rule": "duplicate", "columns": ["email", "name"],
-             "order_by": "submitdate", "keep": "last"},
+            {
+                "id": "duplicate",
+                "reason": "doublon",
+                "source": "s",
+                "rule": "duplicate",
+                "columns": ["email", "name"],
+                "order_by": "submitdate",
+                "keep": "last",
+            },
         ]
         kept, log = apply_exclusions(raw, rules, source="s", file="f.sav", id_column="id")
         assert kept["id"].tolist() == [3, 6]  # latest of each duplicate pair, case/space-insensitive

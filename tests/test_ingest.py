@@ -1,13 +1,12 @@
 """Reading raw exports: encodings, BOM, separators, quoted free text, unreadable .sav files."""
 from __future__ import annotations
 
-import numpy as np
 import pandas as pd
 import pyreadstat
 import pytest
 
-from barometre.ingest import read_csv, read_sav
 from barometre.errors import IngestError
+from barometre.ingest import read_csv, read_sav
 
 HEADER = ["N°", "Territoire", "Type de territoire", "Montant par habitant (€)"]
 
@@ -19,7 +18,11 @@ def write(path, text: str, encoding: str, bom: bool = False) -> None:
 
 def test_cp1252_accents_decoded_without_mojibake(tmp_path):
     p = tmp_path / "bp.csv"
-    write(p, "N°;Territoire;Type de territoire;Montant par habitant (€)\r\n1;Collectivité Évry;département;2,5\r\n", "cp1252")
+    write(
+        p,
+        "N°;Territoire;Type de territoire;Montant par habitant (€)\r\n1;Collectivité Évry;département;2,5\r\n",
+        "cp1252",
+    )
     t = read_csv(p, "bp", encoding="cp1252", sep=";", expected_columns=HEADER)
     assert list(t.frame.columns) == HEADER
     assert t.frame.loc[0, "Territoire"] == "Collectivité Évry"
