@@ -154,8 +154,7 @@ test-cluster: $(STAMP) sysdeps ## Run the pipeline on a real SLURM cluster, comp
 	VENV="$(abspath $(VENV))" bash tests/cluster/run.sh
 
 # snakemake --lint, then ruff and mypy as configured in pyproject.toml (every step runs; the
-# exit code is that of the first failing one). LINT_STRICT=0 reports without failing: .ci/run
-# uses it until the code base is clean (see README, « Lint and types »).
+# exit code is that of the first failing one). LINT_STRICT=0 reports without failing.
 LINT_STRICT ?= 1
 lint: $(STAMP) ## Lint: snakemake --lint, ruff check, mypy (LINT_STRICT=0: report only)
 	@rc=0; \
