@@ -212,3 +212,18 @@ def test_a_substantive_answer_beats_ne_se_prononce_pas():
     units = collectivity_units(frame, [_question("Q01", "kind"), _question("Q02", "size")])
     assert units.frame["respondent_id"].tolist() == ["R2"]
     assert units.conflicts["kept_value"].tolist() == ["B"]
+
+
+def test_design_tables_name_a_missing_weight():
+    from barometre.codebook import Codebook
+    from barometre.design import design_tables
+    from barometre.tabulate import tabulate_level
+
+    q = Question("Q05", "opinion", "respondent", "single", "?", raw="X", codes=(Code(1, "a", "A"), Code(2, "b", "B")))
+    frame = pd.DataFrame({"collectivity_id": list("KKLLMMNN"), "w": [1.0] * 8,
+                          "opinion": pd.Categorical(list("AABBABAB"), categories=q.labels()), "kind": list("xxxxyyyy")})
+    cb = Codebook("t", "t", (q,), {}, {})
+    res = tabulate_level(frame, [q], ["kind"], codebook=cb, weight="w")
+    with pytest.raises(ValueError, match=r"weight column 'w' has a missing or infinite value \(row 5\)"):
+        design_tables(res.cells, res.tests, frame.assign(w=[1.0] * 5 + [np.nan] + [1.0] * 2), [q],
+                      Design(cluster="collectivity_id", weight="w"), codebook=cb)

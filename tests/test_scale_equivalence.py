@@ -492,3 +492,170 @@ def test_cleaning_a_compact_parquet_export_equals_cleaning_the_float64_one(tmp_p
     assert len(a.exclusions) and len(a.events)
     for name in ("respondents", "tools", "exclusions", "events"):
         pd.testing.assert_frame_equal(getattr(a, name), getattr(b, name), check_exact=True)
+
+
+# --------------------------------------------------------------------------- design-based tables (issue 14)
+def _psu_totals_reference(scores, arrays):
+    """PSU totals of each column (np.unique of the pairs, np.add.at) and each PSU's stratum."""
+    pair = arrays.stratum * (arrays.cluster.max(initial=0) + 1) + arrays.cluster
+    psu, inv = np.unique(pair, return_inverse=True)
+    totals = np.zeros((psu.size, scores.shape[1]))
+    np.add.at(totals, inv, scores)
+    psu_stratum = np.zeros(psu.size, dtype=np.int64)
+    psu_stratum[inv] = arrays.stratum
+    return totals, psu_stratum
+
+
+def _variances_reference(y, domain, arrays):
+    w = arrays.weight[:, None] * domain
+    total = w.sum(axis=0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        p = np.where(total > 0, (w * y).sum(axis=0) / np.where(total > 0, total, 1.0), np.nan)
+        z = np.where(total > 0, w * (y - p) / np.where(total > 0, total, 1.0), 0.0)
+    totals, psu_stratum = _psu_totals_reference(z, arrays)
+    var = np.zeros(y.shape[1])
+    for h in np.unique(psu_stratum):
+        t = totals[psu_stratum == h]
+        if t.shape[0] >= 2:
+            var += t.shape[0] / (t.shape[0] - 1) * ((t - t.mean(axis=0)) ** 2).sum(axis=0)
+    return p, var, domain.sum(axis=0).astype(float)
+
+
+def _design_tables_reference(cells, tests, frame, questions, design_, *, codebook=None, confidence=0.95):
+    """The cell-by-cell pass that design.design_tables replaced (one group, one statistic, one test at a time)."""
+    from barometre import design as dz
+
+    cells = cells.copy()
+    if "deff" not in cells.columns:
+        cells["deff"] = np.nan
+    if (design_.cluster and design_.stratum is None and design_.weight is None and design_.cluster in frame.columns
+            and not frame[design_.cluster].duplicated().any()):
+        design_ = dz.Design()
+    if design_.is_simple or cells.empty:
+        return cells, tests
+    tests = tests.copy()
+    for q in questions:
+        mask = tabulate.filter_mask(frame, q, codebook)
+        sub = frame.loc[mask]
+        arrays = dz.DesignArrays.from_frame(sub, design_)
+        defs = dz._row_definitions(q, sub)
+        qsel = cells["question_id"].eq(q.id)
+        for dim in cells.loc[qsel, "dimension"].unique():
+            if dim == "ensemble":
+                gcodes, values = np.zeros(len(sub), dtype=np.int64), ["Ensemble"]
+            else:
+                cat = pd.Categorical(sub[dim].astype(object).where(sub[dim].notna(), None).map(
+                    lambda v: None if v is None else str(v)))
+                gcodes, values = np.asarray(cat.codes, dtype=np.int64), [str(c) for c in cat.categories]
+            for stat, (keys, y, dom, _) in defs.items():
+                y_f = np.asarray(y, dtype=float)
+                for gi, value in enumerate(values):
+                    d = dom & (gcodes == gi)[:, None]
+                    p, var, n = _variances_reference(y_f, d, arrays)
+                    with np.errstate(divide="ignore", invalid="ignore"):
+                        srs = p * (1 - p) / (n - 1)
+                        deff = np.where(srs > 0, var / np.where(srs > 0, srs, 1.0), np.nan)
+                        eff = np.where(var > 0, p * (1 - p) / np.where(var > 0, var, 1.0), n)
+                    eff = np.minimum(eff, n)
+                    low, high = stats.wilson_interval(p * eff, eff, confidence)
+                    sel = (qsel & cells["dimension"].eq(dim) & cells["statistic"].eq(stat)
+                           & cells["dimension_value"].eq(value))
+                    idx = cells.index[sel]
+                    pos = {k: i for i, k in enumerate(keys)}
+                    j = np.array([pos.get(k, -1) for k in cells.loc[idx, "answer_key"]])
+                    ok = j >= 0
+                    cells.loc[idx[ok], "ci_low"] = 100 * low[j[ok]]
+                    cells.loc[idx[ok], "ci_high"] = 100 * high[j[ok]]
+                    cells.loc[idx[ok], "deff"] = deff[j[ok]]
+            if dim == "ensemble":
+                continue
+            for ti in tests.index[tests["question_id"].eq(q.id) & tests["dimension"].eq(dim)]:
+                key = tests.at[ti, "answer_key"]
+                if q.type == "multiple":
+                    keys, y, dom, _ = defs["share"]
+                    if key not in keys:
+                        continue
+                    col = keys.index(key)
+                    rows = np.where(dom[:, col], y[:, col].astype(np.int64), -1)
+                elif q.is_categorical and "share" in defs:
+                    rows = defs["share"][3]
+                elif q.type == "ranking":
+                    rows = defs["first_share"][3]
+                else:
+                    continue
+                if rows is None:
+                    continue
+                if q.type in ("ordinal", "band"):
+                    res = dz.design_trend(np.where(rows >= 0, rows + 1.0, np.nan), gcodes, arrays)
+                else:
+                    res = dz.rao_scott(rows, gcodes, arrays)
+                if not np.isfinite(res.pvalue):
+                    continue
+                tests.loc[ti, ["test", "statistic", "pvalue", "n", "min_expected"]] = [
+                    res.test, res.statistic, res.pvalue, res.n, np.nan]
+                tests.loc[ti, "df"] = pd.NA
+    return cells, tests
+
+
+@pytest.mark.parametrize("case", ["clustered", "weighted", "stratified"])
+def test_design_tables_in_one_pass_per_breakdown_equal_the_cell_by_cell_pass(case):
+    from barometre import design as dz
+
+    rng = np.random.default_rng({"clustered": 31, "weighted": 32, "stratified": 33}[case])
+    frame = _frames(1500, seed=len(case))
+    n = len(frame)
+    # clusters of 1 to ~12 rows (some singletons), rows of a cluster scattered through the frame
+    frame["collectivity_id"] = np.array([f"K{i:04d}" for i in rng.integers(0, 260, n)], dtype=object)
+    frame["stratum"] = rng.integers(0, 3, n)
+    frame.loc[frame.index[:4], "stratum"] = 3  # a stratum with (at most) a few clusters
+    design_ = {"clustered": dz.Design(cluster="collectivity_id"),
+               "weighted": dz.Design(cluster="collectivity_id", weight="w"),
+               "stratified": dz.Design(cluster="collectivity_id", stratum="stratum", weight="w")}[case]
+    weight = design_.weight
+    questions = CB.at_level("respondent")
+    dims = ["collectivity_type", "role"]
+    groups = [[q for q in questions if q.harmonised not in dims]] + [[q] for q in questions if q.harmonised in dims]
+    checked = 0
+    for qs in groups:
+        res = tabulate.tabulate_level(frame, qs, dims, codebook=CB, weight=weight, permutations=49, seed=3)
+        expected = _design_tables_reference(res.cells, res.tests, frame, qs, design_, codebook=CB)
+        got = dz.design_tables(res.cells, res.tests, frame, qs, design_, codebook=CB)
+        pd.testing.assert_frame_equal(got[0], expected[0], check_exact=True)
+        pd.testing.assert_frame_equal(got[1], expected[1], check_exact=True)
+        checked += int(np.isfinite(got[0]["deff"]).sum()) + int(got[1]["test"].eq(dz.RAO_SCOTT).sum())
+    assert checked > 500  # the comparison did reach design effects and Rao–Scott tests
+
+
+def _cluster_totals_variance_reference(scores, arrays):
+    scores = scores.reshape(len(scores), -1)
+    totals, psu_stratum = _psu_totals_reference(scores, arrays)
+    var = np.zeros((scores.shape[1], scores.shape[1]))
+    for h in np.unique(psu_stratum):
+        t = totals[psu_stratum == h]
+        if t.shape[0] >= 2:
+            c = t - t.mean(axis=0)
+            var += t.shape[0] / (t.shape[0] - 1) * c.T @ c
+    return var
+
+
+@pytest.mark.parametrize("strata", [1, 4])
+def test_cluster_totals_by_bincount_equal_add_at(strata):
+    from barometre import design as dz
+
+    rng = np.random.default_rng(strata)
+    n = 5000
+    cluster = rng.integers(0, 700, n)
+    cluster[cluster == 5] = 6  # a code with no row
+    arrays = dz.DesignArrays(cluster, rng.integers(0, strata, n), rng.gamma(2.0, 0.5, n))
+    for k in (1, 2, 7):
+        scores = rng.normal(size=(n, k)) * 1e-3
+        np.testing.assert_array_equal(dz._cluster_totals_variance(scores, arrays),
+                                      _cluster_totals_variance_reference(scores, arrays))
+    pairs = np.unique(np.stack([arrays.stratum, arrays.cluster]), axis=1)
+    assert arrays.degrees_of_freedom == pairs.shape[1] - np.unique(arrays.stratum).size
+    codes = rng.integers(0, 9, n)
+    for c in (codes, codes * 10**6, codes - 3):  # a presence table, a sort, negative codes
+        inverse, count = dz._distinct(c)
+        uniq, ref = np.unique(c, return_inverse=True)
+        np.testing.assert_array_equal(inverse, ref)
+        assert count == uniq.size

@@ -185,13 +185,16 @@ class DesignArrays:
     weight: np.ndarray
 
     @classmethod
-    def from_frame(cls, frame: pd.DataFrame, design: Design) -> DesignArrays:
-        """Cluster and stratum codes (each row its own cluster without one), weights (1 without)."""
+    def from_frame(cls, frame: pd.DataFrame, design: Design, *, check: bool = True) -> DesignArrays:
+        """Cluster and stratum codes (each row its own cluster without one), weights (1 without).
+
+        A missing cluster is an error; with ``check=False`` it is coded −1 (the caller checks the rows it uses).
+        """
         n = len(frame)
         cluster = (pd.factorize(frame[design.cluster], sort=True)[0] if design.cluster else np.arange(n))
         stratum = (pd.factorize(frame[design.stratum], sort=True)[0] if design.stratum else np.zeros(n, dtype=np.int64))
         weight = frame[design.weight].to_numpy(dtype=float) if design.weight else np.ones(n)
-        if (cluster < 0).any():
+        if check and (cluster < 0).any():
             raise ValueError(f"design: cluster column {design.cluster!r} has missing values")
         return cls(np.asarray(cluster, dtype=np.int64), np.asarray(stratum, dtype=np.int64), weight)
 
@@ -201,8 +204,25 @@ class DesignArrays:
     @property
     def degrees_of_freedom(self) -> int:
         """Clusters minus strata (R ``degf``)."""
-        pairs = np.unique(np.stack([self.stratum, self.cluster]), axis=1)
-        return int(pairs.shape[1] - np.unique(self.stratum).size)
+        return _distinct(self.psu_pairs())[1] - _distinct(self.stratum)[1]
+
+    def psu_pairs(self) -> np.ndarray:
+        """One integer per (stratum, cluster) pair, in the pairs' lexicographic order (a cluster −1 apart)."""
+        return self.stratum * (self.cluster.max(initial=0) + 2) + (self.cluster + 1)
+
+
+def _distinct(codes: np.ndarray) -> tuple[np.ndarray, int]:
+    """``np.unique(codes, return_inverse=True)``'s inverse and the number of distinct codes.
+
+    Non-negative codes of a moderate range are renumbered through a presence table
+    (no sort); the result is the same.
+    """
+    codes = np.asarray(codes, dtype=np.int64)
+    if codes.size and codes.min() >= 0 and codes.max() <= 4 * codes.size + 1024:
+        present = np.bincount(codes) > 0
+        return (np.cumsum(present) - 1)[codes], int(present.sum())
+    uniq, inverse = np.unique(codes, return_inverse=True)
+    return inverse.reshape(-1), int(uniq.size)
 
 
 def _cluster_totals_variance(scores: np.ndarray, arrays: DesignArrays) -> np.ndarray:
@@ -212,12 +232,12 @@ def _cluster_totals_variance(scores: np.ndarray, arrays: DesignArrays) -> np.nda
     (``svyrecvar``, one stage, no finite population correction). Returns k × k.
     """
     scores = scores.reshape(len(scores), -1)
-    pair = arrays.stratum * (arrays.cluster.max(initial=0) + 1) + arrays.cluster
-    psu, inv = np.unique(pair, return_inverse=True)
+    inv, n_psu = _distinct(arrays.psu_pairs())
     k = scores.shape[1]
-    totals = np.zeros((psu.size, k))
-    np.add.at(totals, inv, scores)
-    psu_stratum = np.zeros(psu.size, dtype=np.int64)
+    # PSU totals added row by row, as np.add.at would (same sums, same order)
+    flat = (inv[:, None] * k + np.arange(k)[None, :]).ravel()
+    totals = np.bincount(flat, weights=scores.ravel(), minlength=n_psu * k).reshape(n_psu, k)
+    psu_stratum = np.zeros(n_psu, dtype=np.int64)
     psu_stratum[inv] = arrays.stratum
     var = np.zeros((k, k))
     for h in np.unique(psu_stratum):
@@ -330,8 +350,7 @@ def rao_scott(rows: ArrayLike, cols: ArrayLike, arrays: DesignArrays) -> RaoScot
     c_codes = np.asarray(cols, dtype=np.int64)
     ok = (r_codes >= 0) & (c_codes >= 0)
     r_codes, c_codes, arrays = r_codes[ok], c_codes[ok], arrays.subset(ok)
-    _, r_codes = np.unique(r_codes, return_inverse=True)
-    _, c_codes = np.unique(c_codes, return_inverse=True)
+    r_codes, c_codes = _distinct(r_codes)[0], _distinct(c_codes)[0]
     nr, nc = int(r_codes.max(initial=-1)) + 1, int(c_codes.max(initial=-1)) + 1
     n = int(r_codes.size)
     nan = float("nan")
@@ -340,11 +359,11 @@ def rao_scott(rows: ArrayLike, cols: ArrayLike, arrays: DesignArrays) -> RaoScot
     w = arrays.weight
     cell = r_codes + nr * c_codes  # R's interaction(rows, cols): rows vary fastest
     k = nr * nc
-    indicators = np.zeros((n, k))
-    indicators[np.arange(n), cell] = 1.0
     total = w.sum()
-    mean = (w[:, None] * indicators).sum(axis=0) / total
-    scores = w[:, None] * (indicators - mean) / total
+    mean = np.bincount(cell, weights=w, minlength=k) / total  # the row-by-row sums of the weighted indicators
+    centred = np.repeat(-mean[None, :], n, axis=0)  # indicators − mean: −mean, and 1 − mean in each row's cell
+    centred[np.arange(n), cell] = 1.0 - mean[cell]
+    scores = w[:, None] * centred / total
     v = _cluster_totals_variance(scores, arrays)
     table = (np.bincount(cell, weights=w, minlength=k) * (n / total)).reshape(nc, nr).T
     expected = np.outer(table.sum(axis=1), table.sum(axis=0)) / n
@@ -387,15 +406,15 @@ def design_trend(scores: ArrayLike, groups: ArrayLike, arrays: DesignArrays) -> 
     g = np.asarray(groups, dtype=np.int64)
     ok = np.isfinite(y) & (g >= 0)
     y, arrays = y[ok], arrays.subset(ok)
-    _, g = np.unique(g[ok], return_inverse=True)
+    g = _distinct(g[ok])[0]
     k = int(g.max(initial=-1)) + 1
     nan = float("nan")
     if k < 2 or y.size == 0 or np.ptp(y) == 0:
         return RaoScottTest(DESIGN_TREND, nan, nan, nan, nan, nan, nan, int(y.size))
     w = arrays.weight
     onehot = (g[:, None] == np.arange(k)).astype(float)
-    wg = (w[:, None] * onehot).sum(axis=0)
-    means = (w[:, None] * onehot * y[:, None]).sum(axis=0) / wg
+    wg = np.bincount(g, weights=w, minlength=k)  # the row-by-row sums of the weighted one-hot columns
+    means = np.bincount(g, weights=w * y, minlength=k) / wg
     scores_z = w[:, None] * onehot * (y[:, None] - means) / wg
     v = _cluster_totals_variance(scores_z, arrays)
     c = np.hstack([np.eye(k - 1), -np.ones((k - 1, 1))])
@@ -407,27 +426,6 @@ def design_trend(scores: ArrayLike, groups: ArrayLike, arrays: DesignArrays) -> 
 
 
 # --------------------------------------------------------------------------- tables under the design
-
-
-def _variances(y: np.ndarray, domain: np.ndarray, arrays: DesignArrays) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Shares, their Taylor variances and unweighted bases, for k (y, domain) columns at once (rows × k)."""
-    w = arrays.weight[:, None] * domain
-    total = w.sum(axis=0)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        p = np.where(total > 0, (w * y).sum(axis=0) / np.where(total > 0, total, 1.0), np.nan)
-        z = np.where(total > 0, w * (y - p) / np.where(total > 0, total, 1.0), 0.0)
-    pair = arrays.stratum * (arrays.cluster.max(initial=0) + 1) + arrays.cluster
-    psu, inv = np.unique(pair, return_inverse=True)
-    totals = np.zeros((psu.size, y.shape[1]))
-    np.add.at(totals, inv, z)
-    psu_stratum = np.zeros(psu.size, dtype=np.int64)
-    psu_stratum[inv] = arrays.stratum
-    var = np.zeros(y.shape[1])
-    for h in np.unique(psu_stratum):
-        t = totals[psu_stratum == h]
-        if t.shape[0] >= 2:
-            var += t.shape[0] / (t.shape[0] - 1) * ((t - t.mean(axis=0)) ** 2).sum(axis=0)
-    return p, var, domain.sum(axis=0).astype(float)
 
 
 # For one statistic: answer keys, y (rows × k), domain (rows × k), each row's answer code for the test.
@@ -478,6 +476,117 @@ def _row_definitions(question: Question, sub: pd.DataFrame) -> dict[str, RowDefi
     return out
 
 
+@dataclass(frozen=True)
+class _Units:
+    """Primary sampling units of a set of rows: each row's PSU code (PSUs in (stratum, cluster) order),
+    each PSU's stratum code, the weights."""
+
+    psu: np.ndarray
+    psu_stratum: np.ndarray
+    weight: np.ndarray
+    arrays: DesignArrays
+
+    @classmethod
+    def of(cls, arrays: DesignArrays) -> _Units:
+        """PSUs numbered in (stratum, cluster) order, as :func:`_cluster_totals_variance` numbers them."""
+        inv, n_psu = _distinct(arrays.psu_pairs())
+        psu_stratum = np.zeros(n_psu, dtype=np.int64)
+        psu_stratum[inv] = arrays.stratum
+        return cls(inv, psu_stratum, arrays.weight, arrays)
+
+    def subset(self, mask: np.ndarray) -> _Units:
+        """The units of the rows in ``mask``: PSUs renumbered in the same order (as recomputed on the subset)."""
+        psu = self.psu[mask]
+        present = np.bincount(psu, minlength=self.psu_stratum.size) > 0
+        renumber = np.cumsum(present) - 1
+        return _Units(renumber[psu], self.psu_stratum[present], self.weight[mask], self.arrays.subset(mask))
+
+
+def _group_sums(values: np.ndarray, groups: np.ndarray, n_groups: int) -> np.ndarray:
+    """Column sums of ``values`` (rows × k) within each group (n_groups × k), in the order numpy's
+    ``values_in_group.sum(axis=0)`` adds them: row by row for k > 1, pairwise for k = 1."""
+    k = values.shape[1]
+    if k == 1:  # numpy sums one column pairwise: the same sums over the full column with zeros elsewhere
+        col = values[:, 0]
+        return np.array([[np.where(groups == g, col, 0.0).sum()] for g in range(n_groups)]).reshape(n_groups, 1)
+    flat = (groups[:, None] * k + np.arange(k)[None, :]).ravel()
+    return np.bincount(flat, weights=values.ravel(), minlength=n_groups * k).reshape(n_groups, k)
+
+
+def _stratum_variance(totals: np.ndarray, psu_stratum: np.ndarray) -> np.ndarray:
+    """``Σ_h n_h/(n_h−1) Σ_c (t_hc − t̄_h)²`` of each column of ``totals`` (PSUs × m)."""
+    var = np.zeros(totals.shape[1])
+    for h in np.unique(psu_stratum):
+        t = totals[psu_stratum == h]
+        if t.shape[0] >= 2:
+            var += t.shape[0] / (t.shape[0] - 1) * ((t - t.mean(axis=0)) ** 2).sum(axis=0)
+    return var
+
+
+def _grouped_variances(
+    y: np.ndarray, domain: np.ndarray, groups: np.ndarray, n_groups: int, units: _Units
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Shares, Taylor variances and unweighted bases of k (y, domain) columns in every group (n_groups × k).
+
+    The domain of group g is ``domain & (groups == g)``; the whole design is kept (rows
+    outside the domain score 0), as :func:`design_share`. Same sums in the same order as
+    one group at a time, with grouped sums (``np.bincount``) instead of a pass per group.
+    """
+    k = y.shape[1]
+    wd = units.weight[:, None] * domain
+    total = _group_sums(wd, groups, n_groups)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        p = np.where(total > 0, _group_sums(wd * y, groups, n_groups) / np.where(total > 0, total, 1.0), np.nan)
+        safe = np.where(total > 0, total, 1.0)
+        z = np.where((total > 0)[groups], wd * (y - p[groups]) / safe[groups], 0.0)
+    n_psu = units.psu_stratum.size
+    cell = units.psu * n_groups + groups
+    # PSU totals of each group and column, added row by row (as np.add.at did, one group at a time)
+    totals = np.empty((n_psu, n_groups, k))
+    for j in range(k):
+        totals[:, :, j] = np.bincount(cell, weights=z[:, j], minlength=n_psu * n_groups).reshape(n_psu, n_groups)
+    if k == 1:  # one column is summed pairwise over the PSUs: one group at a time, as before
+        var = np.array([_stratum_variance(np.ascontiguousarray(totals[:, g, :]), units.psu_stratum)[0]
+                        for g in range(n_groups)]).reshape(n_groups, 1)
+    else:
+        var = _stratum_variance(totals.reshape(n_psu, n_groups * k), units.psu_stratum).reshape(n_groups, k)
+    base = np.bincount((groups[:, None] * k + np.arange(k)[None, :]).ravel(), weights=domain.ravel().astype(float),
+                       minlength=n_groups * k).reshape(n_groups, k)
+    return p, var, base
+
+
+def _group_codes(column: pd.Series) -> tuple[np.ndarray, list[str]]:
+    """Codes of a breakdown column by its values as text (sorted), ``-1`` where missing."""
+    codes, uniques = pd.factorize(column.astype(object), use_na_sentinel=True)
+    text = [str(v) for v in uniques]
+    values = sorted(set(text))
+    rank = {v: i for i, v in enumerate(values)}
+    to_value = np.array([rank[t] for t in text] + [-1], dtype=np.int64)  # the last entry: a missing value
+    return to_value[codes], values
+
+
+def _present(codes: np.ndarray, values: list[str]) -> tuple[np.ndarray, list[str]]:
+    """``codes`` renumbered over the values they use (a subset's own categories), in the same order."""
+    used = np.bincount(codes[codes >= 0], minlength=len(values)) > 0
+    renumber = np.append(np.cumsum(used) - 1, -1)  # index -1: a missing value stays -1
+    return renumber[codes], [v for v, u in zip(values, used, strict=True) if u]
+
+
+def _test_rows(q: Question, defs: dict[str, RowDefinition], key: object) -> np.ndarray | None:
+    """Each row's answer code for the test of ``q`` (and of option ``key`` of a multiple-response question)."""
+    if q.type == "multiple":
+        keys, y, dom, _ = defs["share"]
+        if key not in keys:
+            return None
+        col = keys.index(str(key))
+        return np.where(dom[:, col], y[:, col].astype(np.int64), -1)
+    if q.is_categorical and "share" in defs:
+        return defs["share"][3]
+    if q.type == "ranking":
+        return defs["first_share"][3]
+    return None
+
+
 def design_tables(
     cells: pd.DataFrame,
     tests: pd.DataFrame,
@@ -496,6 +605,9 @@ def design_tables(
     ranking tables become Rao–Scott tests (:func:`rao_scott`), those of ordinal and band
     tables design-based tests for trend (:func:`design_trend`). Means,
     medians and mean ranks keep their Student intervals and rank tests.
+
+    Every group of a breakdown is estimated in one pass (grouped sums), and the
+    results are written into ``cells`` and ``tests`` at once.
     """
     from barometre.tabulate import filter_mask
 
@@ -508,72 +620,97 @@ def design_tables(
     if design.is_simple or cells.empty:
         return cells, tests
     tests = tests.copy()
+    # the design coded once on the whole frame; each question's rows are a subset of it (same PSU order)
+    full = DesignArrays.from_frame(frame, design, check=False)
+    if not np.isfinite(full.weight).all():  # as tabulate_level, which rejects them first
+        row = frame.index[~np.isfinite(full.weight)][0]
+        raise ValueError(f"design: weight column {design.weight!r} has a missing or infinite value (row {row!r})")
+    full_units = _Units.of(full)
+    cell_groups = cells.groupby(["question_id", "dimension", "statistic"], sort=False).indices
+    test_groups = tests.groupby(["question_id", "dimension"], sort=False).indices if len(tests) else {}
+    dim_codes: dict[str, tuple[np.ndarray, list[str]]] = {}
+    value_col = cells["dimension_value"].to_numpy()
+    key_col = cells["answer_key"].to_numpy()
+    out_rows: list[np.ndarray] = []
+    out_low: list[np.ndarray] = []
+    out_high: list[np.ndarray] = []
+    out_deff: list[np.ndarray] = []
+    test_rows: list[int] = []
+    test_results: list[RaoScottTest] = []
     for q in questions:
-        mask = filter_mask(frame, q, codebook)
+        mask = np.asarray(filter_mask(frame, q, codebook), dtype=bool)
+        if design.cluster and (full.cluster[mask] < 0).any():
+            raise ValueError(f"design: cluster column {design.cluster!r} has missing values")
         sub = frame.loc[mask]
-        arrays = DesignArrays.from_frame(sub, design)
+        units = full_units.subset(mask)
         defs = _row_definitions(q, sub)
-        qsel = cells["question_id"].eq(q.id)
-        for dim in cells.loc[qsel, "dimension"].unique():
+        floats = {stat: np.asarray(y, dtype=float) for stat, (_, y, _, _) in defs.items()}
+        dims = list(dict.fromkeys(d for (qid, d, _) in cell_groups if qid == q.id))
+        for dim in dims:
             if dim == "ensemble":
                 gcodes, values = np.zeros(len(sub), dtype=np.int64), ["Ensemble"]
             else:
-                cat = pd.Categorical(sub[dim].astype(object).where(sub[dim].notna(), None).map(
-                    lambda v: None if v is None else str(v)))
-                gcodes, values = np.asarray(cat.codes, dtype=np.int64), [str(c) for c in cat.categories]
-            for stat, (keys, y, dom, _) in defs.items():
-                y_f = np.asarray(y, dtype=float)
-                for gi, value in enumerate(values):
-                    d = dom & (gcodes == gi)[:, None]
-                    p, var, n = _variances(y_f, d, arrays)
-                    with np.errstate(divide="ignore", invalid="ignore"):
-                        srs = p * (1 - p) / (n - 1)
-                        deff = np.where(srs > 0, var / np.where(srs > 0, srs, 1.0), np.nan)
-                        eff = np.where(var > 0, p * (1 - p) / np.where(var > 0, var, 1.0), n)
-                    eff = np.minimum(eff, n)
-                    low, high = wilson_interval(p * eff, eff, confidence)
-                    sel = (
-                        qsel
-                        & cells["dimension"].eq(dim)
-                        & cells["statistic"].eq(stat)
-                        & cells["dimension_value"].eq(value)
-                    )
-                    idx = cells.index[sel]
-                    pos = {k: i for i, k in enumerate(keys)}
-                    j = np.array([pos.get(k, -1) for k in cells.loc[idx, "answer_key"]])
-                    ok = j >= 0
-                    cells.loc[idx[ok], "ci_low"] = 100 * low[j[ok]]
-                    cells.loc[idx[ok], "ci_high"] = 100 * high[j[ok]]
-                    cells.loc[idx[ok], "deff"] = deff[j[ok]]
+                if dim not in dim_codes:
+                    dim_codes[dim] = _group_codes(frame[dim])
+                gcodes, values = _present(dim_codes[dim][0][mask], dim_codes[dim][1])
+            in_group = gcodes >= 0
+            g_units = units if in_group.all() else None
+            for stat, (keys, _, dom, _) in defs.items():
+                rows = cell_groups.get((q.id, dim, stat))
+                if rows is None or not values:
+                    continue
+                if g_units is not None:
+                    p, var, n = _grouped_variances(floats[stat], dom, gcodes, len(values), g_units)
+                else:  # rows without a value belong to no group but stay in the design (they score 0)
+                    p, var, n = _grouped_variances(floats[stat], dom & in_group[:, None], np.where(in_group, gcodes, 0),
+                                                   len(values), units)
+                with np.errstate(divide="ignore", invalid="ignore"):
+                    srs = p * (1 - p) / (n - 1)
+                    deff = np.where(srs > 0, var / np.where(srs > 0, srs, 1.0), np.nan)
+                    eff = np.where(var > 0, p * (1 - p) / np.where(var > 0, var, 1.0), n)
+                eff = np.minimum(eff, n)
+                low, high = wilson_interval(p * eff, eff, confidence)
+                pos = {k: i for i, k in enumerate(keys)}
+                gi = pd.Index(values).get_indexer(value_col[rows])
+                kj = np.array([pos.get(k, -1) for k in key_col[rows]], dtype=np.int64)
+                ok = (gi >= 0) & (kj >= 0)
+                flat = gi[ok] * len(keys) + kj[ok]
+                out_rows.append(rows[ok])
+                out_low.append(100 * low.ravel()[flat])
+                out_high.append(100 * high.ravel()[flat])
+                out_deff.append(deff.ravel()[flat])
             if dim == "ensemble":
                 continue
-            tsel = tests["question_id"].eq(q.id) & tests["dimension"].eq(dim)
-            for ti in tests.index[tsel]:
-                key = tests.at[ti, "answer_key"]
-                rows: np.ndarray | None
-                if q.type == "multiple":
-                    keys, y, dom, _ = defs["share"]
-                    if key not in keys:
-                        continue
-                    col = keys.index(key)
-                    rows = np.where(dom[:, col], y[:, col].astype(np.int64), -1)
-                elif q.is_categorical and "share" in defs:
-                    rows = defs["share"][3]
-                elif q.type == "ranking":
-                    rows = defs["first_share"][3]
-                else:
-                    continue
-                if rows is None:
-                    continue
-                if q.type in ("ordinal", "band"):  # ordered answers: a test for trend, as the simple design
-                    res = design_trend(np.where(rows >= 0, rows + 1.0, np.nan), gcodes, arrays)
-                else:
-                    res = rao_scott(rows, gcodes, arrays)
-                if not np.isfinite(res.pvalue):
+            done: dict[object, RaoScottTest | None] = {}
+            for ti in test_groups.get((q.id, dim), []):
+                key = tests["answer_key"].iat[ti] if q.type == "multiple" else None
+                if key not in done:
+                    rows_codes = _test_rows(q, defs, key)
+                    if rows_codes is None:
+                        done[key] = None
+                    elif q.type in ("ordinal", "band"):  # ordered answers: a test for trend, as the simple design
+                        done[key] = design_trend(np.where(rows_codes >= 0, rows_codes + 1.0, np.nan), gcodes,
+                                                 units.arrays)
+                    else:
+                        done[key] = rao_scott(rows_codes, gcodes, units.arrays)
+                res = done[key]
+                if res is None or not np.isfinite(res.pvalue):
                     continue  # a degenerate table stays « non applicable »
-                tests.loc[ti, ["test", "statistic", "pvalue", "n", "min_expected"]] = [
-                    res.test, res.statistic, res.pvalue, res.n, np.nan]
-                tests.loc[ti, "df"] = pd.NA
+                test_rows.append(ti)
+                test_results.append(res)
+    if out_rows:
+        idx = cells.index[np.concatenate(out_rows)]
+        cells.loc[idx, "ci_low"] = np.concatenate(out_low)
+        cells.loc[idx, "ci_high"] = np.concatenate(out_high)
+        cells.loc[idx, "deff"] = np.concatenate(out_deff)
+    if test_rows:
+        tidx = tests.index[test_rows]
+        tests.loc[tidx, "test"] = [r.test for r in test_results]
+        tests.loc[tidx, "statistic"] = [r.statistic for r in test_results]
+        tests.loc[tidx, "pvalue"] = [r.pvalue for r in test_results]
+        tests.loc[tidx, "n"] = [r.n for r in test_results]
+        tests.loc[tidx, "min_expected"] = np.nan
+        tests.loc[tidx, "df"] = pd.NA
     return cells, tests
 
 
