@@ -273,6 +273,43 @@ def test_permutation_test_of_a_large_table_draws_tables_directly():
     assert big.pvalue > 0.5
 
 
+def _trend_by_permuted_rows(table, a, permutations, seed):
+    """The trend test's permutation p-value as below PERMUTATION_DIRECT_ABOVE: the rows' groups permuted."""
+    from scipy import stats as sps
+
+    ti = np.asarray(table, dtype=np.int64)
+    y = np.repeat(np.tile(a, ti.shape[1]), ti.T.ravel())
+    g = np.repeat(np.repeat(np.arange(ti.shape[1]), ti.shape[0]), ti.T.ravel())
+
+    def statistic(groups, axis=-1):
+        onehot = np.atleast_2d(groups)[..., None] == np.arange(ti.shape[1])
+        n_j, s_j = onehot.sum(axis=-2), (onehot * y[:, None]).sum(axis=-2)
+        ybar = y.mean()
+        return np.squeeze((y.size - 1) * np.sum((s_j - n_j * ybar) ** 2 / n_j, axis=-1) / np.sum((y - ybar) ** 2))
+
+    res = sps.permutation_test((g,), statistic, permutation_type="pairings", n_resamples=permutations,
+                               alternative="greater", vectorized=True, batch=100, rng=np.random.default_rng(seed))
+    return float(res.statistic), float(res.pvalue)
+
+
+@pytest.mark.parametrize("table", [
+    [[300, 310, 2], [400, 380, 1], [250, 300, 4]],  # 1 947 rows, a sparse third group: p ≈ 0.3
+    [[500, 200, 0], [300, 300, 1], [100, 500, 3]],  # a strong trend: p at its floor
+])
+def test_trend_test_above_the_threshold_draws_tables_with_the_same_null(table):
+    """Above PERMUTATION_DIRECT_ABOVE rows, tables with fixed margins replace permuted rows: same statistic,
+    p-values within Monte-Carlo error (two independent 9 999-draw estimates), cost independent of n."""
+    t = np.array(table)
+    assert t.sum() > stats.PERMUTATION_DIRECT_ABOVE
+    res = stats.trend_test(t, permutations=9999, seed=3)
+    assert res.test == stats.TREND_PERMUTATION
+    q, p = _trend_by_permuted_rows(t, np.arange(1.0, 4.0), 9999, 3)
+    assert res.statistic == pytest.approx(q, rel=1e-12)
+    assert abs(res.pvalue - p) < 0.03, (res.pvalue, p)
+    assert res.pvalue >= 1 / 10000
+    assert stats.trend_test(t, permutations=9999, seed=3).pvalue == res.pvalue  # reproducible
+
+
 # --------------------------------------------------------------------------- tabulation at a million rows (issue 14)
 def _kruskal_reference(values, groups, n_groups, min_group=stats.MIN_RANK_GROUP):
     """The code kruskal_test replaced: scipy.stats.kruskal on the samples of the groups large enough."""

@@ -34,9 +34,9 @@ NOT_APPLICABLE = "non applicable"
 #: Default seed of the permutation tests (end of the 2017 fieldwork).
 DEFAULT_SEED = 20171006
 
-#: Kept for readers of older results: the permutation test now draws random tables with fixed
-#: margins at any size (:class:`scipy.stats.MonteCarloMethod`), whose cost does not grow with
-#: the number of respondents.
+#: Above this many rows, the trend test's permutation p-value is drawn from random tables with fixed
+#: margins instead of permuted rows (:func:`trend_test`); the association test draws random tables at
+#: any size (:class:`scipy.stats.MonteCarloMethod`).
 PERMUTATION_DIRECT_ABOVE = 1_000
 #: Smallest group a rank test (Kruskal-Wallis) compares: smaller groups are left out of it.
 MIN_RANK_GROUP = 5
@@ -406,7 +406,10 @@ def trend_test(
     (groups − 1) degrees of freedom; with two groups it is the linear-by-linear
     (Cochran–Armitage) statistic. When an expected count is below ``min_expected``
     the p-value is a permutation one (``scipy.stats.permutation_test``, groups
-    permuted, ``permutations`` draws from ``default_rng(seed)``).
+    permuted, ``permutations`` draws from ``default_rng(seed)``); above
+    :data:`PERMUTATION_DIRECT_ABOVE` rows, random tables with the same margins are
+    drawn instead (``scipy.stats.random_table``, the same null distribution, a
+    cost that does not grow with the number of rows).
 
     Empty rows and columns are dropped first; fewer than two of either, or no
     variation of the scores, gives « non applicable ».
@@ -453,6 +456,17 @@ def trend_test(
     q = float(statistic(g))
     if min_exp >= min_expected:
         return AssociationTest(TREND, q, df, float(_sps.chi2.sf(q, df)), int(y.size), min_exp)
+    if size > PERMUTATION_DIRECT_ABOVE:
+        # Permuting the groups of the rows is drawing tables with both margins fixed (the same null
+        # distribution): scipy's random_table (Patefield) does it at a cost that does not grow with n.
+        # Only the score sums vary; the p-value is permutation_test's: (1 + #{Q* ≥ Q}) / (1 + draws).
+        rng = np.random.default_rng(seed)
+        tables = _sps.random_table(ti.sum(axis=1), ti.sum(axis=0), seed=rng).rvs(permutations)
+        n_j = ti.sum(axis=0).astype(float)
+        ybar = y.mean()
+        null = _mean_score_statistic(n_j, np.einsum("i,kij->kj", a, tables), ybar, np.sum((y - ybar) ** 2), size)
+        hits = np.count_nonzero(null >= q - abs(q) * np.finfo(float).eps * 100)  # permutation_test's tolerance
+        return AssociationTest(TREND_PERMUTATION, q, None, (hits + 1) / (permutations + 1), size, min_exp)
     res = _sps.permutation_test((g,), statistic, permutation_type="pairings", n_resamples=permutations,
                                 alternative="greater", vectorized=True, batch=100, rng=np.random.default_rng(seed))
     return AssociationTest(TREND_PERMUTATION, q, None, float(res.pvalue), int(y.size), min_exp)
