@@ -14,8 +14,12 @@ subprocess** (so that ``ru_maxrss`` is the peak of that path only):
   (every question × « Ensemble », collectivity type and role; tools × tool type
   and collectivity type; the configured tests) + the column letters
   (:func:`barometre.comparisons.add_letters`) + :func:`barometre.disclosure.apply_disclosure`
-  (not timed: the design-based pass of clustered levels, the per-collectivity tables and the
-  publication layer's secondary suppression, which rule ``tabulate`` runs too);
+  (not timed: the per-collectivity tables and the publication layer's secondary
+  suppression, which rule ``tabulate`` runs too); ``design_s``: the design-based pass
+  of the clustered levels (:func:`barometre.design.design_tables`: Taylor variances,
+  intervals on the effective base, Rao–Scott tests), timed apart after ``peak_rss_mb``
+  is read, with ``peak_rss_with_design_mb`` after it; one BLAS thread, as Snakemake
+  gives a one-thread script job;
   ``bincount_s``: the counting floor, one plain ``np.bincount(answer * n_dim + dim)``
   per question column × dimension on the same processed frames (codes prepared
   beforehand, only the counting is timed); ``peak_rss_mb``: peak resident memory
@@ -354,6 +358,7 @@ def worker_parquet(n: int, data: Path, repeats: int) -> dict:
     from barometre.clean import clean_edition
     from barometre.codebook import load_codebook
     from barometre.comparisons import add_letters
+    from barometre.design import COLLECTIVITY, design_of, design_tables
     from barometre.disclosure import apply_disclosure
     from barometre.ingest import read_raw
     from barometre.tabulate import tabulate_edition
@@ -384,9 +389,23 @@ def worker_parquet(n: int, data: Path, repeats: int) -> dict:
         return cells, res.tests
 
     (cells, tests), t_tab = _timed(tabulate, repeats)
+
     # The path's peak (read + clean + tabulate) is read before the floor and the peers: the floor holds
     # every prepared code array at once (its own measuring device), the peers their own copies.
     peak, hwm = round(_peak_rss_mb(), 1), _vm_hwm_mb()
+
+    def design():
+        # What rule tabulate adds for the clustered levels (config ``design:``): Taylor variances,
+        # design-based intervals and Rao-Scott tests (barometre.design.design_tables), timed apart.
+        c, t = cells, tests
+        for level, frame in frames.items():
+            qs = [q for q in codebook.at_level(level) if q.tabulation_unit != COLLECTIVITY]
+            c, t = design_tables(c, t, frame, qs, design_of(config, level), codebook=codebook,
+                                 confidence=tab.get("confidence", 0.95))
+        return c, t
+
+    _, t_design = _timed(design, _repeats_for(n, 1))
+    peak_design = round(_peak_rss_mb(), 1)
     t_floor = bincount_floor(frames, codebook, tab["dimensions"])
     peak_floor = round(_peak_rss_mb(), 1)
     peers = peer_tabulations(frames, codebook, tab["dimensions"], repeats)
@@ -394,8 +413,9 @@ def worker_parquet(n: int, data: Path, repeats: int) -> dict:
         "n": n, "respondents_kept": len(result.respondents), "tools": len(result.tools),
         "excluded": len(result.exclusions), "events": len(result.events),
         "cells": len(cells), "tests": len(tests), "tests_by_kind": tests["test"].value_counts().to_dict(),
-        "ingest_parquet": t_ingest, "clean": t_clean, "tabulate": t_tab, "bincount": t_floor,
-        "peak_rss_mb": peak, "vm_hwm_mb": hwm, "peak_rss_with_floor_mb": peak_floor, "repeats": repeats,
+        "ingest_parquet": t_ingest, "clean": t_clean, "tabulate": t_tab, "design": t_design, "bincount": t_floor,
+        "peak_rss_mb": peak, "vm_hwm_mb": hwm, "peak_rss_with_design_mb": peak_design,
+        "peak_rss_with_floor_mb": peak_floor, "repeats": repeats,
         "peers": peers,
     }
 
@@ -467,7 +487,8 @@ def worker_startup(built: Path, out_dir: Path) -> dict:
 
 def _run_worker(args: list[str], timeout: float) -> tuple[dict, float]:
     """Run this script as a worker in a fresh interpreter; its JSON result and wall time."""
-    env = dict(os.environ, PYTHONHASHSEED="0", MPLBACKEND="Agg",
+    # One BLAS thread, as Snakemake gives a one-thread script job (idle BLAS threads spin otherwise).
+    env = dict(os.environ, PYTHONHASHSEED="0", MPLBACKEND="Agg", OPENBLAS_NUM_THREADS="1",
                SOURCE_DATE_EPOCH=os.environ.get("SOURCE_DATE_EPOCH", "1507248000"))
     t = time.perf_counter()
     res = subprocess.run([sys.executable, str(Path(__file__).resolve()), "_worker", *args],
@@ -664,18 +685,20 @@ def results_tables(report: dict) -> str:
         "",
         "| respondents | ingest .sav (s) | ingest parquet (s) | clean (s) | tabulate (s) | bincount floor (s) "
         "| tabulate / floor | peak RSS parquet path (MiB) | peak RSS .sav read (MiB) "
-        "| pyreadstat multiprocess read (s) |",
-        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| pyreadstat multiprocess read (s) | design pass (s) | peak RSS with design pass (MiB) |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for s in report["sizes"]:
         sav = "—" if s.get("ingest_sav_s") is None else f"{s['ingest_sav_s']:.2f}"
         rss_sav = "—" if s.get("peak_rss_sav_mb") is None else f"{s['peak_rss_sav_mb']:.0f}"
         mp = "—" if s.get("pyreadstat_multiprocessing_s") is None else f"{s['pyreadstat_multiprocessing_s']:.2f}"
+        des = "—" if s.get("design_s") is None else f"{s['design_s']:.2f} (cpu {s['design_cpu_s']:.2f})"
+        rss_des = "—" if s.get("peak_rss_with_design_mb") is None else f"{s['peak_rss_with_design_mb']:.0f}"
         lines.append(
             f"| {s['n']:,} | {sav} | {s['ingest_parquet_s']:.2f} | {s['clean_s']:.2f} "
             f"(cpu {s['clean_cpu_s']:.2f}) | {s['tabulate_s']:.2f} (cpu {s['tabulate_cpu_s']:.2f}) "
             f"| {s['bincount_s']:.3f} | {s['tabulate_s'] / s['bincount_s']:.1f} | {s['peak_rss_mb']:.0f} | {rss_sav} "
-            f"| {mp} |"
+            f"| {mp} | {des} | {rss_des} |"
             .replace(",", " ")
         )
     lines += ["", "Peers: the same crosstabs (every question column × « Ensemble » and each dimension, "
@@ -781,7 +804,8 @@ def main(argv: list[str] | None = None) -> int:
         reps = _repeats_for(n, args.repeats)
         pq, _ = _run_worker(["parquet", str(n), str(data), str(reps)], timeout=1800)
         log(f"n={n} parquet path: read {pq['ingest_parquet']['wall_s']:.2f} s, clean {pq['clean']['wall_s']:.2f} s, "
-            f"tabulate {pq['tabulate']['wall_s']:.2f} s, floor {pq['bincount']['wall_s']:.3f} s, "
+            f"tabulate {pq['tabulate']['wall_s']:.2f} s, design pass {pq['design']['wall_s']:.2f} s, "
+            f"floor {pq['bincount']['wall_s']:.3f} s, "
             f"peak {pq['peak_rss_mb']:.0f} MiB")
         sav, _ = _run_worker(["sav", str(n), str(data), str(1 if n >= 1_000_000 else reps),
                               "1" if n <= args.sav_variants_max else "0"], timeout=1800)
@@ -798,6 +822,9 @@ def main(argv: list[str] | None = None) -> int:
             "ingest_parquet_s": round(pq["ingest_parquet"]["wall_s"], 4),
             "clean_s": round(pq["clean"]["wall_s"], 4),
             "tabulate_s": round(pq["tabulate"]["wall_s"], 4),
+            "design_s": round(pq["design"]["wall_s"], 4),
+            "design_cpu_s": round(pq["design"]["cpu_s"], 4),
+            "peak_rss_with_design_mb": pq["peak_rss_with_design_mb"],
             "bincount_s": round(pq["bincount"]["wall_s"], 5),
             "peak_rss_mb": pq["peak_rss_mb"],
             "peak_rss_sav_mb": sav["peak_rss_sav_mb"],
