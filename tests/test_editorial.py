@@ -1,4 +1,4 @@
-"""Editorial Markdown: placeholders filled from figures.csv, and the four refusals (one test each).
+"""Editorial Markdown: placeholders filled from figures.csv, and the four refusals.
 
 The fixture ``tests/fixtures/editorial/figures_disclosure.csv`` carries the publication layer's
 ``disclosure_status`` column (issue 10), with one suppressed figure.
@@ -44,19 +44,18 @@ def test_placeholders_are_filled(tmp_path, figures):
     assert '<p class="note">Lecture : note.</p>' in html
 
 
-def test_refuses_an_unknown_figure(tmp_path, figures):
-    with pytest.raises(EditorialError, match=r"2017/analyse\.md, ligne 3 : le chiffre « F99 » n'existe pas"):
-        _render(tmp_path, "# Titre\n\nUn chiffre : {{ F99 }}.\n", figures)
-
-
-def test_refuses_a_masked_figure(tmp_path, figures):
-    with pytest.raises(EditorialError, match=r"ligne 4 : le chiffre « F20 » est masqué .*case de moins de 3 réponses"):
-        _render(tmp_path, "# Titre\n\nPremière ligne,\nseconde : {{ F20 | effectif faible }}.\n", figures)
-
-
-def test_refuses_a_quantifier_that_contradicts_its_value(tmp_path, figures):
-    with pytest.raises(EditorialError, match=r"ligne 3 : « la moitié » contredit la valeur de « F05 » \(88,9\u202f%\)"):
-        _render(tmp_path, "# Titre\n\n{{ F05 | quantificateur : la moitié }} des outils.\n", figures)
+@pytest.mark.parametrize(("text", "message"), [
+    pytest.param("# Titre\n\nUn chiffre : {{ F99 }}.\n",
+                 r"2017/analyse\.md, ligne 3 : le chiffre « F99 » n'existe pas", id="unknown figure"),
+    pytest.param("# Titre\n\nPremière ligne,\nseconde : {{ F20 | effectif faible }}.\n",
+                 r"ligne 4 : le chiffre « F20 » est masqué .*case de moins de 3 réponses", id="masked figure"),
+    pytest.param("# Titre\n\n{{ F05 | quantificateur : la moitié }} des outils.\n",
+                 r"ligne 3 : « la moitié » contredit la valeur de « F05 » \(88,9\u202f%\)",
+                 id="quantifier contradicting its value"),
+])
+def test_refuses(tmp_path, figures, text, message):
+    with pytest.raises(EditorialError, match=message):
+        _render(tmp_path, text, figures)
 
 
 def test_refuses_a_small_base_without_its_mark(tmp_path, figures):
