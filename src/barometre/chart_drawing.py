@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import io
 import math
-import re
 import textwrap
 from dataclasses import dataclass
 from typing import Any
@@ -78,12 +77,9 @@ class BarRow:
     muted: bool = False  # NSP / « autre »: drawn in grey, kept last
 
 
-_THOUSANDS_RE = re.compile(r"(?<=\d) (?=\d{3}\b)")
-
-
 def wrap_label(label: str, width: int = LABEL_WRAP) -> str:
     """Wrap a category label on several lines (never cutting a word nor a number such as « 1 000 »)."""
-    label = _THOUSANDS_RE.sub(fr.NNBSP, label)
+    label = fr.nbsp_thousands(label)
     return "\n".join(textwrap.wrap(label, width=width, break_long_words=False, break_on_hyphens=False)) or label
 
 

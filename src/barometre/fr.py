@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import math
+import re
 from decimal import ROUND_HALF_UP, Decimal, localcontext
 from fractions import Fraction
 from numbers import Integral, Rational, Real
@@ -88,6 +89,14 @@ Number = float | Decimal | Real
 DateLike = _dt.date | str
 
 _PRECISION = 80  # digits of the decimal context; ample for any float
+
+
+_THOUSANDS_RE = re.compile(r"(?<=\d) (?=\d{3}\b)")
+
+
+def nbsp_thousands(text: str) -> str:
+    """« 1 000 € » typed with an ordinary space → U+202F, so that a number is never split over two lines."""
+    return _THOUSANDS_RE.sub(NNBSP, text)
 
 
 def is_missing(value: object) -> bool:

@@ -44,6 +44,7 @@ from barometre.codebook import Codebook, load_codebook
 from barometre.comparisons import rule_text
 from barometre.editorial import render_editorial
 from barometre.figures import exclusions_summary, load_registry
+from barometre.fr import nbsp_thousands
 from barometre.pdf import URLRefusedError, check_url, pdf_identifier, print_html, project_url_fetcher, write_pdf
 from barometre.quantifiers import quantifier_holds
 from barometre.report_data import (
@@ -52,7 +53,6 @@ from barometre.report_data import (
     average_text,
     date_period,
     format_bound,
-    nbsp_thousands,
     quantified_phrase,
 )
 from barometre.report_hooks import HOOKS, design_hook, disclosure_hooks

@@ -57,14 +57,6 @@ def _span(text: str, key: str, kind: str, **attrs: str) -> Markup:
     return Markup(f'<span class="fig" data-fig="{escape(key)}" data-kind="{escape(kind)}"{extra}>{escape(text)}</span>')
 
 
-_THOUSANDS_RE = re.compile(r"(?<=\d) (?=\d{3}\b)")
-
-
-def nbsp_thousands(text: str) -> str:
-    """« 1 000 € » typed with an ordinary space → U+202F, so that a number is never split over two lines."""
-    return _THOUSANDS_RE.sub(fr.NNBSP, text)
-
-
 _RATIO_RE = re.compile(r"^(\d+) sur (\d+)$")
 
 

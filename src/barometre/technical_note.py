@@ -19,7 +19,8 @@ from barometre import fr
 from barometre.codebook import Codebook
 from barometre.comparisons import column_letters_legend, keep_letters
 from barometre.figures import STATUS_LABELS, explanation
-from barometre.report_data import AVERAGE_MEASURES, RenderError, ReportData, average_text, format_bound, nbsp_thousands
+from barometre.fr import nbsp_thousands
+from barometre.report_data import AVERAGE_MEASURES, RenderError, ReportData, average_text, format_bound
 
 #: Dimensions of the cross-tables (appendix b), in column order, when the tables hold them.
 CROSS_DIMENSIONS = ("collectivity_type", "role", "bp_territory_kind")
