@@ -7,7 +7,7 @@ rule describe_datapackage:
     input:
         tables="results/{edition}/tables",
         figures="results/{edition}/figures.csv",
-        code=package_code("datapackage", "provenance", "__init__"),
+        code=package_code("datapackage", "provenance", "typography", "fr", "config", "__init__"),
         script="scripts/describe_datapackage.py",
     output:
         datapackage=report(

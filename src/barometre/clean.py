@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import phonenumbers
 
 from barometre.codebook import NSP_LABEL, Codebook, Question, check_export_metadata
 from barometre.errors import ValidationError
@@ -78,8 +79,6 @@ def mask_phones(text: str) -> str:
     """
     if not _DIGITS6.search(text):
         return text
-    import phonenumbers
-
     out, last = [], 0
     for m in phonenumbers.PhoneNumberMatcher(text, "FR", leniency=phonenumbers.Leniency.POSSIBLE):
         out += [text[last:m.start], PHONE_MASK]

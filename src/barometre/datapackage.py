@@ -15,7 +15,6 @@ from ``SOURCE_DATE_EPOCH``.
 """
 from __future__ import annotations
 
-import json
 import logging
 import re
 from dataclasses import dataclass
@@ -25,7 +24,7 @@ import pandas as pd
 
 from barometre import __version__
 from barometre.config import edition_config
-from barometre.provenance import build_date, sha256_file
+from barometre.provenance import build_date, sha256_file, write_json
 from barometre.typography import typeset
 
 log = logging.getLogger("barometre")
@@ -361,9 +360,7 @@ def undocumented_fields(package: dict) -> dict[str, list[str]]:
     return out
 
 
-def write_datapackage(package: dict, path: str | Path) -> None:
-    """Write the descriptor as sorted, indented JSON (stable bytes)."""
-    Path(path).write_text(json.dumps(package, indent=2, sort_keys=True, ensure_ascii=False) + "\n", encoding="utf-8")
+write_datapackage = write_json
 
 
 def run_datapackage(edition: str, config: dict, inputs: dict[str, str], outputs: dict[str, str]) -> None:

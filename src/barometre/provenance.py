@@ -143,6 +143,9 @@ def build_provenance(
     }
 
 
-def write_provenance(record: dict, path: str | Path) -> None:
-    """Write the record as sorted, indented JSON (stable bytes)."""
+def write_json(record: dict, path: str | Path) -> None:
+    """Write a record as sorted, indented JSON (stable bytes): provenance.json, datapackage.json."""
     Path(path).write_text(json.dumps(record, indent=2, sort_keys=True, ensure_ascii=False) + "\n", encoding="utf-8")
+
+
+write_provenance = write_json

@@ -509,17 +509,21 @@ def _templates_dir(templates: Any) -> Path:
 def run_render_report(edition: str, config: dict, inputs: dict[str, str], outputs: dict[str, str]) -> None:
     """Rule ``render_report``: figures, tables, charts, provenance, cleaning log → the publication
     (``html``, ``pdf``) and, when asked, the technical note (``note_html``, ``note_pdf``)."""
+    tables = Path(inputs["tables"])
+    cells = tables / "cells.csv" if tables.is_dir() else tables
+    # the hooks read processed tables and re-run the calibration: once for both documents
+    hooks = {"design_summary": design_hook(edition, config, inputs, cells), **disclosure_hooks(edition, config, inputs)}
     for document, html_key, pdf_key in (("rapport", "html", "pdf"), ("note", "note_html", "note_pdf")):
         if html_key in outputs:
-            _render_document(edition, config, inputs, outputs[html_key], outputs.get(pdf_key), document)
+            _render_document(edition, config, inputs, cells, hooks, outputs[html_key], outputs.get(pdf_key), document)
 
-def _render_document(edition: str, config: dict, inputs: dict[str, str], out_html: str, out_pdf: str | None,
-                     document: str) -> None:
-    tables = Path(inputs["tables"])
+
+def _render_document(edition: str, config: dict, inputs: dict[str, str], cells: Path, hooks: dict[str, str],
+                     out_html: str, out_pdf: str | None, document: str) -> None:
     html = render_report(
         edition,
         figures=inputs["figures"],
-        cells=tables / "cells.csv" if tables.is_dir() else tables,
+        cells=cells,
         charts_dir=inputs["charts"],
         provenance=inputs["provenance"],
         cleaning_log=inputs["cleaning_log"],
@@ -529,9 +533,7 @@ def _render_document(edition: str, config: dict, inputs: dict[str, str], out_htm
         templates_dir=_templates_dir(inputs.get("templates")),
         registry=inputs.get("registry"),
         document=document,
-        hooks={"design_summary": design_hook(edition, config, inputs,
-                                             tables / "cells.csv" if tables.is_dir() else tables),
-               **disclosure_hooks(edition, config, inputs)},
+        hooks=hooks,
     )
     html_path = Path(out_html)
     html_path.parent.mkdir(parents=True, exist_ok=True)
