@@ -160,10 +160,6 @@ class Design:
         """No cluster, stratum or weight: the tabulation keeps its exact and permutation tests."""
         return self.cluster is None and self.stratum is None and self.weight is None
 
-    def columns(self) -> list[str]:
-        """The frame columns the design reads."""
-        return [c for c in (self.cluster, self.stratum, self.weight) if c]
-
 
 def design_of(config: Mapping, level: str) -> Design:
     """The :class:`Design` of ``level`` from config ``design.levels.<level>`` (simple when absent).

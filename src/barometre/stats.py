@@ -429,42 +429,38 @@ def trend_test(
     expected = np.outer(t.sum(axis=1), t.sum(axis=0)) / total
     min_exp = float(expected.min())
     df = t.shape[1] - 1
-    if min_exp >= min_expected:
-        # The statistic from the table, without one row per respondent: the group counts and score
-        # sums are whole numbers (exact in any order) when the scores are, and the squared deviations
-        # are summed over the same array as per respondent, so Q is the same to the last bit.
-        whole = bool(np.all(a == np.floor(a)) and np.abs(a).max() * size < 2**52)
-        if whole:
-            n_j = ti.sum(axis=0)[None, :]
-            s_j = (a[:, None] * ti).sum(axis=0)[None, :]
-            ybar = np.float64(float((a * ti.sum(axis=1)).sum()) / size)
-            deviations = np.repeat(np.tile((a - ybar) ** 2, t.shape[1]), ti.T.ravel())
-            q = float(_mean_score_statistic(n_j, s_j, ybar, np.sum(deviations), size))
-            return AssociationTest(TREND, q, df, float(_sps.chi2.sf(q, df)), size, min_exp)
-    y = np.repeat(np.tile(a, t.shape[1]), ti.T.ravel())          # answer score of each row
-    g = np.repeat(np.repeat(np.arange(t.shape[1]), t.shape[0]), ti.T.ravel())  # its group
-
-    def statistic(groups: np.ndarray, axis: int = -1) -> np.ndarray:
-        groups = np.atleast_2d(groups)
-        k = t.shape[1]
-        onehot = groups[..., None] == np.arange(k)
-        n_j = onehot.sum(axis=-2)
-        s_j = (onehot * y[:, None]).sum(axis=-2)
+    # The statistic from the table, without one row per respondent: the group counts and score sums
+    # are whole numbers (exact in any order) when the scores are, and the squared deviations are
+    # summed over the same array as per respondent, so Q is the same to the last bit.
+    whole = bool(np.all(a == np.floor(a)) and np.abs(a).max() * size < 2**52)
+    if whole:
+        n_j = ti.sum(axis=0)
+        ybar = np.float64(float((a * ti.sum(axis=1)).sum()) / size)
+        total_ss = np.sum(np.repeat(np.tile((a - ybar) ** 2, t.shape[1]), ti.T.ravel()))
+        q = float(_mean_score_statistic(n_j[None, :], (a[:, None] * ti).sum(axis=0)[None, :], ybar, total_ss, size))
+    if not whole or (min_exp < min_expected and size <= PERMUTATION_DIRECT_ABOVE):
+        y = np.repeat(np.tile(a, t.shape[1]), ti.T.ravel())          # answer score of each row
+        g = np.repeat(np.repeat(np.arange(t.shape[1]), t.shape[0]), ti.T.ravel())  # its group
         ybar = y.mean()
-        return _mean_score_statistic(n_j, s_j, ybar, np.sum((y - ybar) ** 2), y.size)
+        total_ss = np.sum((y - ybar) ** 2)
 
-    q = float(statistic(g))
+        def statistic(groups: np.ndarray, axis: int = -1) -> np.ndarray:
+            onehot = np.atleast_2d(groups)[..., None] == np.arange(t.shape[1])
+            return _mean_score_statistic(onehot.sum(axis=-2), (onehot * y[:, None]).sum(axis=-2), ybar, total_ss,
+                                         y.size)
+
+        if not whole:
+            q = float(statistic(g))
     if min_exp >= min_expected:
-        return AssociationTest(TREND, q, df, float(_sps.chi2.sf(q, df)), int(y.size), min_exp)
+        return AssociationTest(TREND, q, df, float(_sps.chi2.sf(q, df)), size, min_exp)
     if size > PERMUTATION_DIRECT_ABOVE:
         # Permuting the groups of the rows is drawing tables with both margins fixed (the same null
         # distribution): scipy's random_table (Patefield) does it at a cost that does not grow with n.
         # Only the score sums vary; the p-value is permutation_test's: (1 + #{Q* ≥ Q}) / (1 + draws).
         rng = np.random.default_rng(seed)
         tables = _sps.random_table(ti.sum(axis=1), ti.sum(axis=0), seed=rng).rvs(permutations)
-        n_j = ti.sum(axis=0).astype(float)
-        ybar = y.mean()
-        null = _mean_score_statistic(n_j, np.einsum("i,kij->kj", a, tables), ybar, np.sum((y - ybar) ** 2), size)
+        null = _mean_score_statistic(ti.sum(axis=0).astype(float), np.einsum("i,kij->kj", a, tables), ybar,
+                                     total_ss, size)
         hits = np.count_nonzero(null >= q - abs(q) * np.finfo(float).eps * 100)  # permutation_test's tolerance
         return AssociationTest(TREND_PERMUTATION, q, None, (hits + 1) / (permutations + 1), size, min_exp)
     res = _sps.permutation_test((g,), statistic, permutation_type="pairings", n_resamples=permutations,
